@@ -1,0 +1,27 @@
+"""Validation of Tragen configurations: the contract of spec/config-sections.md.
+
+Public API (called by the runtime at start-up, the Ansible gate and ``tragen-config``):
+``validate_document``, ``load_document``, ``load_valid_config``, ``InvalidConfiguration``,
+``check_stage_requirements``, ``check_inventory`` and the ``Problem`` record.
+"""
+
+from .inventory_checks import check_inventory
+from .problem import Problem
+from .stages import STAGES, check_stage_requirements
+from .validation import (
+    InvalidConfiguration,
+    load_document,
+    load_valid_config,
+    validate_document,
+)
+
+__all__ = [
+    "STAGES",
+    "InvalidConfiguration",
+    "Problem",
+    "check_inventory",
+    "check_stage_requirements",
+    "load_document",
+    "load_valid_config",
+    "validate_document",
+]
