@@ -139,7 +139,7 @@ def _secret_findings(
     host_vars: Mapping[str, Mapping[str, Any]],
     doc: Mapping[str, Any],
 ) -> Iterator[Finding]:
-    for secret, holders in _needed_secrets(groups, doc).items():
+    for secret, holders in _needed_secrets(groups, host_vars, doc).items():
         for host in _unique(host for group in holders for host in groups.get(group, [])):
             value = host_vars.get(host, {}).get(secret)
             if value in (None, ""):
@@ -149,7 +149,9 @@ def _secret_findings(
 
 
 def _needed_secrets(
-    groups: Mapping[str, list[str]], doc: Mapping[str, Any]
+    groups: Mapping[str, list[str]],
+    host_vars: Mapping[str, Mapping[str, Any]],
+    doc: Mapping[str, Any],
 ) -> dict[str, tuple[str, ...]]:
     """Secret variable -> groups whose hosts need it, for the components in use."""
     sections: Mapping[str, Any] = doc if isinstance(doc, Mapping) else {}
@@ -175,7 +177,17 @@ def _needed_secrets(
         needed["tragen_db_replication_password"] = ("db_primary", "db_replicas")
     if uses_redis:
         needed["tragen_redis_password"] = ("app_servers", "cache")
+    if uses_redis and _uses_sentinel(runtime, host_vars):
+        needed["tragen_redis_sentinel_password"] = ("app_servers", "cache")
     return needed
+
+
+def _uses_sentinel(runtime: object, host_vars: Mapping[str, Mapping[str, Any]]) -> bool:
+    redis = runtime.get("redis") if isinstance(runtime, Mapping) else None
+    if isinstance(redis, Mapping) and "sentinel" in redis:
+        return True
+    counts = (values.get(SENTINEL_VAR) for values in host_vars.values())
+    return any(isinstance(count, int) and count > 0 for count in counts)
 
 
 def _sentinel_findings(host_vars: Mapping[str, Mapping[str, Any]]) -> Iterator[Finding]:

@@ -48,10 +48,15 @@ def parse_text(text: str, name: str = "") -> tuple[object, list[Problem]]:
 
 
 def read_document(path: str | Path) -> tuple[object, list[Problem]]:
-    """Read and parse a file. OSError (and UnicodeDecodeError) propagate: unreadable files
-    are the caller's usage error, not a problem of the configuration."""
+    """Read and parse a file. OSError propagates: an unreadable file is the caller's usage
+    error, not a problem of the configuration."""
     source = Path(path)
-    return parse_text(source.read_text(encoding="utf-8"), source.name)
+    data = source.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, [Problem(f"byte {error.start}", "expected UTF-8 text, found other bytes")]
+    return parse_text(text, source.name)
 
 
 def _parse_json(text: str) -> tuple[object, list[Problem]]:
