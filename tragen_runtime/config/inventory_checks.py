@@ -19,6 +19,15 @@ ADDRESS_VAR = "tragen_private_address"
 STAGE_VAR = "tragen_stage"
 SENTINEL_VAR = "tragen_redis_sentinel_count"
 PLACEHOLDER = "CHANGE_ME"
+SECRET_VARS = (
+    "tragen_admin_token",
+    "tragen_db_password",
+    "tragen_db_replication_password",
+    "tragen_redis_password",
+    "tragen_redis_sentinel_password",
+)
+# The host variables these checks read (a caller holding lazy hostvars fetches only these).
+HOST_VARS = (ADDRESS_VAR, STAGE_VAR, SENTINEL_VAR, *SECRET_VARS)
 
 
 def check_inventory(inventory: Mapping[str, Any], doc: Mapping[str, Any]) -> list[Problem]:
