@@ -1,0 +1,149 @@
+"""Market data: a deterministic seeded simulator and an OHLCV CSV replay.
+
+Both are pure functions of (symbol, tick): every worker of every server sees the same price
+at the same tick, so an agent that moves between workers continues on the same series.
+`MarketFeed` turns ticks into shared `Indicators`, computed once per symbol per tick.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from tragen_runtime.indicators import SMA_SLOW, Indicators, IndicatorState
+
+DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "BTC-USD", "ETH-USD", "EUR-USD")
+_MASK = (1 << 64) - 1
+WARMUP_TICKS = SMA_SLOW + 10
+
+
+class PriceSource(Protocol):
+    symbols: tuple[str, ...]
+
+    def price(self, symbol: str, tick: int) -> float: ...
+
+
+def _mix(x: int) -> int:
+    """splitmix64 finaliser: a fast, well-spread integer hash."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def _unit(key: int) -> float:
+    """A uniform number in [-1, 1) from an integer key."""
+    return (_mix(key) >> 11) / float(1 << 52) - 1.0
+
+
+class Simulator:
+    """Seeded synthetic prices: two trend cycles, a slow drift and tick noise per symbol."""
+
+    def __init__(self, seed: int = 42, symbols: Sequence[str] = DEFAULT_SYMBOLS) -> None:
+        if not symbols:
+            raise ValueError("the simulator needs at least one symbol")
+        self.seed = seed
+        self.symbols = tuple(symbols)
+        self._params = {s: self._symbol_params(s) for s in self.symbols}
+
+    def _symbol_params(self, symbol: str) -> tuple[int, float, float, float, float, float]:
+        key = _mix(self.seed ^ zlib.crc32(symbol.encode()))
+        base = 20.0 + 480.0 * (_unit(key) + 1.0) / 2.0
+        period_long = 300.0 + 200.0 * abs(_unit(key + 1))
+        period_short = 40.0 + 40.0 * abs(_unit(key + 2))
+        phase = math.pi * _unit(key + 3)
+        sigma = 0.0015 + 0.002 * abs(_unit(key + 4))
+        return key, base, period_long, period_short, phase, sigma
+
+    def price(self, symbol: str, tick: int) -> float:
+        key, base, p_long, p_short, phase, sigma = self._params[symbol]
+        trend = 0.06 * math.sin(2 * math.pi * tick / p_long + phase)
+        swing = 0.012 * math.sin(2 * math.pi * tick / p_short + 2 * phase)
+        # Slow value noise: linear interpolation between hashed knots every 25 ticks.
+        knot, frac = divmod(tick, 25)
+        drift = 0.02 * ((1 - frac / 25) * _unit(key ^ knot) + frac / 25 * _unit(key ^ (knot + 1)))
+        noise = sigma * (_unit(key + 7919 * tick) + _unit(key + 104729 * tick))
+        return round(base * math.exp(trend + swing + drift + noise), 6)
+
+
+class CsvReplay:
+    """Replays `<csv_dir>/<SYMBOL>.csv` (columns include `close`), looping at the end."""
+
+    def __init__(self, csv_dir: str | Path, symbols: Sequence[str] | None = None) -> None:
+        directory = Path(csv_dir)
+        if not directory.is_dir():
+            raise ValueError(f"runtime.market.csv_dir {directory} is not a directory")
+        files = {p.stem: p for p in sorted(directory.glob("*.csv"))}
+        wanted = list(symbols) if symbols else list(files)
+        missing = [s for s in wanted if s not in files]
+        if missing or not wanted:
+            raise ValueError(
+                f"runtime.market.csv_dir {directory} has no CSV for {missing or 'any symbol'};"
+                " put one <SYMBOL>.csv with a close column per symbol there"
+            )
+        self.symbols = tuple(wanted)
+        self._closes = {s: self._read(files[s]) for s in self.symbols}
+
+    @staticmethod
+    def _read(path: Path) -> list[float]:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        closes = []
+        for number, row in enumerate(rows, start=2):
+            lowered = {k.strip().lower(): v for k, v in row.items() if k}
+            try:
+                closes.append(float(lowered["close"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{number}: expected a numeric close column") from exc
+        if not closes:
+            raise ValueError(f"{path}: no rows")
+        return closes
+
+    def price(self, symbol: str, tick: int) -> float:
+        closes = self._closes[symbol]
+        return closes[tick % len(closes)]
+
+
+class MarketFeed:
+    """Feeds ticks of a price source into one IndicatorState per symbol."""
+
+    def __init__(self, source: PriceSource) -> None:
+        self.source = source
+        self._states = {s: IndicatorState(s) for s in source.symbols}
+        self._tick: int | None = None
+        self._snapshot: dict[str, Indicators] = {}
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.source.symbols
+
+    @property
+    def tick(self) -> int | None:
+        return self._tick
+
+    def snapshot(self) -> Mapping[str, Indicators]:
+        return self._snapshot
+
+    def advance(self, tick: int) -> Mapping[str, Indicators]:
+        """Move to `tick`, replaying missed ticks (or re-warming after a long gap)."""
+        if self._tick is not None and tick <= self._tick:
+            return self._snapshot
+        if self._tick is None or tick - self._tick > WARMUP_TICKS:
+            self._states = {s: IndicatorState(s) for s in self.symbols}
+            first = tick - WARMUP_TICKS
+        else:
+            first = self._tick + 1
+        for t in range(first, tick + 1):
+            for symbol, state in self._states.items():
+                state.update(t, self.source.price(symbol, t))
+        self._tick = tick
+        self._snapshot = {s: st.last for s, st in self._states.items() if st.last is not None}
+        return self._snapshot
+
+    def price(self, symbol: str) -> float | None:
+        ind = self._snapshot.get(symbol)
+        return ind.price if ind else None

@@ -1,0 +1,220 @@
+"""Runtime settings: the validated configuration plus environment, as typed records.
+
+Secrets come only from the environment (TRAGEN_DATABASE_PASSWORD, TRAGEN_REDIS_PASSWORD,
+TRAGEN_ADMIN_TOKEN) and are kept out of `repr` so they never reach a log line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tragen_runtime.configsource import ConfigError, config_digest, load_config
+from tragen_runtime.market import DEFAULT_SYMBOLS
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    source: str = "simulator"
+    seed: int = 42
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    tick_interval: float = 1.0
+    csv_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    fee_rate: float = 0.001
+    slippage_bps: float = 2.0
+    live_adapter: str | None = None
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    host: str = "localhost"
+    port: int = 6379
+    user: str | None = None
+    db: int = 0
+    sentinel_master: str | None = None
+    sentinel_hosts: tuple[tuple[str, int], ...] = ()
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    kind: str = "sqlite"
+    path: str = "tragen.db"
+    host: str | None = None
+    database: str = "tragen"
+    port: int = 5432
+    user: str = "tragen"
+    replicas: tuple[str, ...] = ()
+    read_write_split: bool = False
+    max_connections: int = 10
+    replica_max_lag: float = 5.0
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    ttl: float = 15.0
+    renew_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    release_id: str
+    environment: str
+    bind: str
+    max_agents: int
+    concurrent_analyses: int
+    paper_only: bool
+    market: MarketSettings
+    broker: BrokerSettings
+    database: DatabaseSettings
+    leases: LeaseSettings
+    redis: RedisSettings | None
+    cache_ttls: Mapping[str, float]
+    config_digest: str
+    config: Mapping[str, Any] = field(repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, _, port = str(text).rpartition(":")
+    return (host, int(port)) if host else (str(text), default_port)
+
+
+def _database(config: Mapping[str, Any], runtime: Mapping[str, Any]) -> DatabaseSettings:
+    db = config.get("database") or {}
+    rdb = runtime.get("database") or {}
+    kind = str(db.get("type", "sqlite"))
+    max_conn = db.get("max_connections", db.get("connection_pool"))
+    if isinstance(max_conn, bool) or not isinstance(max_conn, int):
+        max_conn = 10
+    common: dict[str, Any] = {
+        "kind": kind, "max_connections": max_conn,
+        "port": int(rdb.get("port", 5432)), "user": str(rdb.get("user", "tragen")),
+        "replica_max_lag": float(rdb.get("replica_max_lag_seconds", 5.0)),
+        "password": os.environ.get("TRAGEN_DATABASE_PASSWORD") or None,
+    }
+    if kind == "sqlite":
+        return DatabaseSettings(path=str(db.get("path", "tragen.db")), **common)
+    if kind == "postgresql":
+        return DatabaseSettings(host=str(db.get("host", "localhost")),
+                                database=str(db.get("database", "tragen")), **common)
+    if kind == "postgresql_cluster":
+        if not db.get("primary"):
+            raise ConfigError("database.primary is required for type postgresql_cluster")
+        return DatabaseSettings(host=str(db["primary"]),
+                                database=str(db.get("database", "tragen")),
+                                replicas=tuple(str(r) for r in db.get("replicas") or ()),
+                                read_write_split=bool(db.get("read_write_split", False)),
+                                **common)
+    raise ConfigError(f"database.type {kind!r} is not one of sqlite, postgresql, "
+                      "postgresql_cluster")
+
+
+def _redis(config: Mapping[str, Any], runtime: Mapping[str, Any]) -> tuple[RedisSettings | None,
+                                                                          list[str]]:
+    caching = config.get("caching") or {}
+    wants = any((level or {}).get("type") == "redis" for level in caching.values()
+                if isinstance(level, dict))
+    section = runtime.get("redis")
+    if not wants:
+        return None, []
+    if not section:
+        return None, ["caching names a redis level but runtime.redis is missing: L2 cache off"]
+    sentinel = section.get("sentinel") or {}
+    return RedisSettings(
+        host=str(section.get("host", "localhost")), port=int(section.get("port", 6379)),
+        user=section.get("user"), db=int(section.get("db", 0)),
+        sentinel_master=sentinel.get("master_name"),
+        sentinel_hosts=tuple(_host_port(h, 26379) for h in sentinel.get("hosts") or ()),
+        password=os.environ.get("TRAGEN_REDIS_PASSWORD") or None,
+    ), []
+
+
+def _cache_ttls(config: Mapping[str, Any]) -> dict[str, float]:
+    caching = config.get("caching") or {}
+    ttls = {"l1": 60.0, "l2": 300.0, "l3": 3600.0}
+    for level in ttls:
+        value = (caching.get(f"{level}_cache") or {}).get("ttl")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            ttls[level] = float(value)
+    return ttls
+
+
+def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+    """Typed settings; raises ConfigError listing every runtime-level problem."""
+    env = os.environ if env is None else env
+    runtime = config.get("runtime") or {}
+    problems: list[str] = []
+    market = runtime.get("market") or {}
+    broker = runtime.get("broker") or {}
+    leases = runtime.get("leases") or {}
+    production = config.get("production") or {}
+    agents = config.get("agents") or {}
+
+    live_adapter = broker.get("live_adapter")
+    paper_only = bool(agents.get("paper_trading_only", True))
+    if not paper_only and not live_adapter:
+        problems.append(
+            "agents.paper_trading_only is false but runtime.broker.live_adapter is not set: "
+            "this runtime has only the paper broker and will not pretend to trade live; set "
+            "agents.paper_trading_only: true or configure a live adapter")
+    elif not paper_only:
+        problems.append(f"runtime.broker.live_adapter {live_adapter!r} is not available in this "
+                        "release (only paper trading is implemented)")
+    source = str(market.get("source", "simulator"))
+    if source not in ("simulator", "csv"):
+        problems.append(f"runtime.market.source {source!r}: expected simulator or csv")
+    if source == "csv" and not market.get("csv_dir"):
+        problems.append("runtime.market.source is csv but runtime.market.csv_dir is not set")
+    ttl = float(leases.get("ttl_seconds", 15))
+    renew = float(leases.get("renew_interval_seconds", max(ttl / 3, 0.1)))
+    if renew >= ttl:
+        problems.append(f"runtime.leases.renew_interval_seconds ({renew}) must be below "
+                        f"ttl_seconds ({ttl}) or agents flap between workers")
+    try:
+        database = _database(config, runtime)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        database = DatabaseSettings()
+    redis, notes = _redis(config, runtime)
+    if problems:
+        raise ConfigError("\n".join(f"- {p}" for p in problems))
+    tick = float(market.get("tick_interval", 1.0))
+    return Settings(
+        release_id=env.get("TRAGEN_RELEASE_ID") or str(runtime.get("release_id", "dev")),
+        environment=str(runtime.get("environment", "development")),
+        bind=env.get("TRAGEN_BIND") or str((runtime.get("http") or {}).get("bind",
+                                                                          "127.0.0.1:8000")),
+        max_agents=int(production.get("max_agents", 5)),
+        concurrent_analyses=max(1, int(production.get("concurrent_analyses", 2))),
+        paper_only=paper_only,
+        market=MarketSettings(
+            source=source, seed=int(market.get("seed", 42)),
+            symbols=tuple(market.get("symbols") or DEFAULT_SYMBOLS),
+            tick_interval=tick if tick > 0 and math.isfinite(tick) else 1.0,
+            csv_dir=market.get("csv_dir")),
+        broker=BrokerSettings(fee_rate=float(broker.get("fee_rate", 0.001)),
+                              slippage_bps=float(broker.get("slippage_bps", 2.0)),
+                              live_adapter=live_adapter),
+        database=database,
+        leases=LeaseSettings(ttl=ttl, renew_interval=renew),
+        redis=redis,
+        cache_ttls=_cache_ttls(config),
+        config_digest=config_digest(config),
+        config=config,
+        admin_token=env.get("TRAGEN_ADMIN_TOKEN") or None,
+        notes=tuple(notes),
+    )
+
+
+def load_settings(path: str | None = None) -> Settings:
+    return settings_from_config(load_config(path))
