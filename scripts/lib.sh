@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Shared by the README's commands: installs what they need on first use and is quick after.
+# Source it; it changes into the repository root and sets PATH and CONTAINERS_CONF.
+
+TRAGEN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$TRAGEN_ROOT" || exit 1
+export CONTAINERS_CONF="$TRAGEN_ROOT/sandbox/containers.conf"
+export PATH="$TRAGEN_ROOT/.venv/bin:$PATH"
+export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-$([ -t 1 ] && echo 1 || echo 0)}"
+export PY_COLORS="$ANSIBLE_FORCE_COLOR"
+
+# Debian packages the controller needs: podman with runc for the sandbox hosts, debootstrap for
+# their image, and the servers the runtime's integration tests start on loopback addresses.
+TRAGEN_APT_PACKAGES=(podman runc debootstrap uidmap iproute2 git python3-venv
+  postgresql redis-server nginx-light)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+tragen_require_root() {
+  [ "$(id -u)" -eq 0 ] || die "run as root (the sandbox runs rootful podman containers): sudo $0 $*"
+}
+
+tragen_apt_packages() {
+  local missing=()
+  local pkg
+  for pkg in "${TRAGEN_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  # policy-rc.d-free install: the servers are used by tests as plain processes, never as
+  # system services, so keep the stock ones from starting on this machine.
+  DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}" >/dev/null
+  local svc
+  for svc in postgresql redis-server nginx; do
+    if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
+      systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+tragen_venv() {
+  local python="${TRAGEN_PYTHON:-python3}"
+  local stamp=.venv/.tragen-requirements
+  local want
+  want="$(cat requirements/controller.txt pyproject.toml | sha256sum | cut -c1-16)"
+  if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  if [ ! -x .venv/bin/python ]; then
+    say "creating the virtual environment .venv"
+    "$python" -m venv .venv
+  fi
+  say "installing the pinned controller tooling into .venv (first run only)"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -r requirements/controller.txt
+  .venv/bin/pip install -q --no-deps -e .
+  echo "$want" >"$stamp"
+}
+
+tragen_image() {
+  sandbox/build-image.sh
+}
+
+tragen_bootstrap() {
+  tragen_require_root "$@"
+  tragen_apt_packages
+  tragen_venv
+  tragen_image
+}
+
+# The stage inventory plus the sandbox overlay written by playbooks/sandbox/up.yml.
+tragen_sandbox_inventory() {
+  local stage="$1"
+  printf -- '-i inventories/%s -i .sandbox/%s/hosts.yml' "$stage" "$stage"
+}

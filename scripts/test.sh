@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, pytest (units, integration against real PostgreSQL, Redis and
+# gunicorn, and the sandbox stage tests), then every molecule scenario.
+#
+#   scripts/test.sh              everything (what CI runs)
+#   scripts/test.sh lint|pytest|molecule [ARGS...]   one part; ARGS go to pytest or name scenarios
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+part="${1:-all}"
+shift || true
+tragen_bootstrap
+
+run_lint() {
+  say "lint: yamllint"
+  yamllint --strict .
+  say "lint: ansible-lint (production profile)"
+  ansible-lint --profile production --offline
+  say "lint: ruff"
+  ruff check tragen_runtime filter_plugins tests benchmarks
+}
+
+run_pytest() {
+  say "pytest"
+  local rc=0
+  pytest "$@" || rc=$?
+  # Exit 5 means nothing was collected: that is a broken suite, not a pass.
+  [ "$rc" -eq 0 ] || die "pytest failed (exit $rc)"
+}
+
+run_molecule() {
+  local scenarios=("$@")
+  if [ ${#scenarios[@]} -eq 0 ]; then
+    mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -n1 basename | sort)
+  fi
+  local failed=()
+  local scenario start
+  for scenario in "${scenarios[@]}"; do
+    say "molecule: $scenario"
+    start=$SECONDS
+    if molecule test -s "$scenario"; then
+      say "molecule: $scenario passed in $((SECONDS - start)) s"
+    else
+      failed+=("$scenario")
+    fi
+  done
+  [ ${#failed[@]} -eq 0 ] || die "molecule scenarios failed: ${failed[*]}"
+}
+
+case "$part" in
+  all)
+    run_lint
+    run_pytest
+    run_molecule
+    say "all tests passed"
+    ;;
+  lint) run_lint ;;
+  pytest) run_pytest "$@" ;;
+  molecule) run_molecule "$@" ;;
+  *) die "unknown part '$part': use lint, pytest or molecule" ;;
+esac
