@@ -1,0 +1,1 @@
+"""Persistence: database connections, migrations, the agent/trade repository and leases."""
