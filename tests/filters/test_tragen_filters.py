@@ -1,0 +1,129 @@
+"""filter_plugins/tragen.py through Ansible's entry point, the FilterModule class."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_filters() -> dict[str, Callable[..., Any]]:
+    spec = importlib.util.spec_from_file_location(
+        "tragen_filters", REPO / "filter_plugins" / "tragen.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    filters: dict[str, Callable[..., Any]] = module.FilterModule().filters()
+    return filters
+
+
+FILTERS = load_filters()
+
+
+def test_the_plugin_offers_every_filter() -> None:
+    assert sorted(FILTERS) == [
+        "tragen_allocate_resources",
+        "tragen_bytes_to_size",
+        "tragen_check_inventory",
+        "tragen_gunicorn_workers",
+        "tragen_postgresql_memory",
+        "tragen_size_to_bytes",
+        "tragen_stage_requirements",
+        "tragen_validate_config",
+    ]
+
+
+def test_sizes() -> None:
+    assert FILTERS["tragen_size_to_bytes"]("4GB") == 4 * 1024**3
+    assert FILTERS["tragen_bytes_to_size"](4 * 1024**3) == "4GB"
+    assert FILTERS["tragen_bytes_to_size"]("1048576") == "1MB"
+    with pytest.raises(AnsibleFilterError, match="tragen_size_to_bytes: expected a size"):
+        FILTERS["tragen_size_to_bytes"]("four gigs")
+
+
+def test_allocation_workers_and_postgresql_memory() -> None:
+    assert FILTERS["tragen_allocate_resources"](100) == {
+        "cpu_cores": 10, "memory_gb": 10.0, "storage_gb": 50.0,
+    }  # fmt: skip
+    assert FILTERS["tragen_allocate_resources"](100, {"avg_profit_factor": 2})["cpu_cores"] == 12
+    profile = {"workers": 4, "threads_per_worker": 8, "process_pools": True}
+    assert FILTERS["tragen_gunicorn_workers"](profile, "1") == {"workers": 3, "threads": 8}
+    memory = FILTERS["tragen_postgresql_memory"]("64GB", 8 * 1024**3)
+    assert memory["shared_buffers"] == "2048MB"
+    with pytest.raises(AnsibleFilterError):
+        FILTERS["tragen_postgresql_memory"]("lots")
+
+
+class TaggedStr(str):
+    """Stands for Ansible's tagged/unsafe strings."""
+
+
+class LazyHostVars(Mapping[str, Any]):
+    """Stands for Ansible's HostVars: each host's variables are templated when read."""
+
+    def __init__(self, data: dict[str, dict[str, Any]]) -> None:
+        self.data = data
+
+    def __getitem__(self, host: str) -> Any:
+        return LazyVars(self.data[host])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class LazyVars(Mapping[str, Any]):
+    """A host's variables, with one that fails to template (as an undefined would)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = {**data, "broken": None}
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "broken":
+            raise AssertionError("a variable the checks do not need was read")
+        return self.data[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_validate_config_returns_location_and_message_lines() -> None:
+    assert FILTERS["tragen_validate_config"]({"production": {TaggedStr("max_agents"): 5}}) == []
+    assert FILTERS["tragen_validate_config"]({"production": {"max_agent": 5}}) == [
+        "$.production.max_agent: unknown key 'max_agent'; did you mean 'max_agents'?"
+    ]
+
+
+def test_stage_requirements() -> None:
+    assert FILTERS["tragen_stage_requirements"]({"production": {}}, TaggedStr("single")) == [
+        "$.agents: stage 'single' needs a 'agents' section; found none"
+    ]
+
+
+def test_check_inventory_reads_only_the_variables_it_needs() -> None:
+    hostvars = LazyHostVars(
+        {
+            "app1": {
+                "tragen_stage": "single",
+                "tragen_private_address": TaggedStr("127.0.7.11"),
+                "tragen_admin_token": "CHANGE_ME",
+            }
+        }
+    )
+    inventory = {"groups": {"all": ["app1"], "app_servers": ["app1"]}, "hostvars": hostvars}
+    assert FILTERS["tragen_check_inventory"](inventory, {}) == [
+        "inventory.hosts.app1.tragen_admin_token: expected a real secret, "
+        "found the placeholder 'CHANGE_ME'"
+    ]
