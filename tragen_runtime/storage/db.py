@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from tragen_runtime.settings import DatabaseSettings
@@ -39,9 +39,9 @@ class Tx(Protocol):
 class Database(Protocol):
     dialect: str
 
-    def write(self) -> Any: ...  # context manager yielding Tx
+    def write(self) -> AbstractContextManager[Tx]: ...
 
-    def read(self) -> Any: ...
+    def read(self) -> AbstractContextManager[Tx]: ...
 
     def ping(self) -> None: ...
 
@@ -213,10 +213,10 @@ class PostgresDatabase:
                 raise DatabaseUnavailable(f"PostgreSQL pool: {exc}") from exc
             raise
 
-    def write(self) -> Any:
+    def write(self) -> AbstractContextManager[_PgTx]:
         return self._tx(self._primary)
 
-    def read(self) -> Any:
+    def read(self) -> AbstractContextManager[_PgTx]:
         healthy = [h for h, ok in self._replica_ok.items() if ok]
         if not healthy:
             return self._tx(self._primary)

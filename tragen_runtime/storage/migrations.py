@@ -53,7 +53,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             worker_id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
             release_id TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL,
             heartbeat_at DOUBLE PRECISION NOT NULL, agents INTEGER NOT NULL DEFAULT 0,
-            rss_bytes BIGINT NOT NULL DEFAULT 0, cpu_percent DOUBLE PRECISION NOT NULL DEFAULT 0)""",
+            rss_bytes BIGINT NOT NULL DEFAULT 0,
+            cpu_percent DOUBLE PRECISION NOT NULL DEFAULT 0)""",
     )),
     Migration(2, "analysis requests", (
         """CREATE TABLE IF NOT EXISTS analyses (

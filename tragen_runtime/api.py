@@ -1,0 +1,280 @@
+"""The HTTP API as plain functions: (runtime, request) -> response. No framework."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tragen_runtime import metrics, package_version
+from tragen_runtime.runtime import Runtime
+from tragen_runtime.storage import repository as repo
+from tragen_runtime.storage.db import DatabaseUnavailable
+from tragen_runtime.strategies import STYLES, strategy_for
+
+MAX_BODY = 64 * 1024
+JSON = "application/json"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = JSON
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def json_response(status: int, data: Any) -> Response:
+    return Response(status, json.dumps(data, separators=(",", ":"), default=str).encode())
+
+
+Handler = Callable[[Runtime, Request], Response]
+
+
+def healthz(rt: Runtime, req: Request) -> Response:
+    return json_response(200, {"status": "alive", "worker": rt.worker_id})
+
+
+def readyz(rt: Runtime, req: Request) -> Response:
+    ready, body = rt.readiness()
+    body["in_flight"] = max(0, rt.lifecycle.in_flight - 1)  # not counting this probe
+    return json_response(200 if ready else 503, body)
+
+
+def version(rt: Runtime, req: Request) -> Response:
+    return json_response(200, {"release_id": rt.settings.release_id,
+                               "package_version": package_version(),
+                               "config_digest": rt.settings.config_digest})
+
+
+def metrics_endpoint(rt: Runtime, req: Request) -> Response:
+    collector = metrics.AgentCollector(
+        lambda: repo.agent_metrics_rows(rt.db, rt.prefix, time.time()),
+        lambda: _worker_figures(rt))
+    for level, count in rt.cache.hits.items():
+        if count:
+            metrics.CACHE_REQUESTS.labels(level).inc(count)
+            rt.cache.hits[level] = 0
+    body, content_type = metrics.render([collector])
+    return Response(200, body, content_type)
+
+
+def _worker_figures(rt: Runtime) -> dict[str, tuple[int, float, int]]:
+    with rt.db.read() as tx:
+        rows = tx.execute("SELECT worker_id, rss_bytes, cpu_percent, agents FROM workers "
+                          "WHERE worker_id LIKE %s", (rt.prefix + "%",))
+    return {r[0]: (int(r[1]), float(r[2]), int(r[3])) for r in rows}
+
+
+def _cached(rt: Runtime, key: str, loader: Callable[[], Any]) -> Response:
+    body = rt.cache.get_or_load(key, lambda: json.dumps(loader(), default=str), l1_ttl=1.0,
+                                use_l2=False)
+    return Response(200, body.encode())
+
+
+def list_agents(rt: Runtime, req: Request) -> Response:
+    return _cached(rt, "api:agents", lambda: {"agents": repo.list_agents(rt.db, time.time())})
+
+
+def get_agent(rt: Runtime, req: Request) -> Response:
+    agent_id = req.params["agent_id"]
+    agent = repo.get_agent(rt.db, agent_id, time.time())
+    if agent is None:
+        raise HttpError(404, f"no agent {agent_id!r}; GET /api/v1/agents lists them")
+    local = rt.engine.agents.get(agent_id)
+    if local is not None:
+        agent["last_analysis"] = {"tick": local.last_tick, "action": local.last_action,
+                                  "reason": local.last_reason}
+    elif rt.cache.l2 is not None:
+        agent["last_analysis"] = rt.cache.l2.get(f"analysis:{agent_id}")
+    return json_response(200, agent)
+
+
+def _set_halted(rt: Runtime, req: Request, halted: bool) -> Response:
+    agent_id = req.params["agent_id"]
+    if not repo.set_halted(rt.db, agent_id, halted, time.time()):
+        raise HttpError(404, f"no agent {agent_id!r}")
+    local = rt.engine.agents.get(agent_id)
+    if local is not None:
+        local.halted = halted
+    return json_response(200, {"agent_id": agent_id, "halted": halted,
+                               "note": "applies within one lease round on other workers"})
+
+
+def halt(rt: Runtime, req: Request) -> Response:
+    return _set_halted(rt, req, True)
+
+
+def resume(rt: Runtime, req: Request) -> Response:
+    return _set_halted(rt, req, False)
+
+
+def portfolio(rt: Runtime, req: Request) -> Response:
+    def load() -> dict[str, Any]:
+        totals, positions = repo.portfolio_rows(rt.db)
+        held = []
+        value = 0.0
+        for symbol, qty in positions:
+            price = rt.feed.price(symbol)
+            market_value = qty * price if price is not None else None
+            value += market_value or 0.0
+            held.append({"symbol": symbol, "qty": round(qty, 6), "price": price,
+                         "market_value": market_value})
+        closed = totals["wins"] + totals["losses"]
+        return {"agents": int(totals["agents"]), "cash": round(totals["cash"], 2),
+                "positions_value": round(value, 2),
+                "equity": round(totals["cash"] + value, 2),
+                "realized_pnl": round(totals["realized_pnl"], 2),
+                "fees_paid": round(totals["fees_paid"], 2),
+                "trade_count": int(totals["trade_count"]),
+                "win_rate": round(totals["wins"] / closed, 4) if closed else 0.0,
+                "profit_factor": round(totals["gross_profit"] / totals["gross_loss"], 4)
+                if totals["gross_loss"] else None,
+                "halted_agents": int(totals["halted"]), "positions": held}
+    return _cached(rt, "api:portfolio", load)
+
+
+def trades(rt: Runtime, req: Request) -> Response:
+    try:
+        limit = min(1000, max(1, int(req.arg("limit", "100") or 100)))
+        after = int(req.arg("after_id", "0") or 0)
+    except ValueError:
+        raise HttpError(400, "limit and after_id must be integers") from None
+    rows = repo.list_trades(rt.db, limit, req.arg("agent_id"), after)
+    return json_response(200, {"trades": rows})
+
+
+def kpis(rt: Runtime, req: Request) -> Response:
+    def load() -> dict[str, Any]:
+        now = time.time()
+        stats = repo.trade_stats(rt.db, now - 60)
+        totals, _ = repo.portfolio_rows(rt.db)
+        closed = totals["wins"] + totals["losses"]
+        observed = {
+            "throughput": {"trades_per_second": round(stats["trades"] / 60, 3),
+                           "analyses_per_minute_this_worker": rt.engine.status.analyses},
+            "profitability": {
+                "win_rate_percentage": round(100 * totals["wins"] / closed, 2) if closed else None,
+                "portfolio_profit_factor": round(totals["gross_profit"] / totals["gross_loss"], 4)
+                if totals["gross_loss"] else None},
+        }
+        return {"observed": observed,
+                "targets": {"system_kpis": rt.settings.config.get("system_kpis"),
+                            "business_kpis": rt.settings.config.get("business_kpis")}}
+    return _cached(rt, "api:kpis", load)
+
+
+def circuit_breakers(rt: Runtime, req: Request) -> Response:
+    return json_response(200, {"breakers": rt.breakers.as_list(),
+                               "new_positions_allowed": rt.breakers.allows_new_positions(),
+                               "agent_shutdown_threshold": rt.breakers.agent_shutdown_threshold})
+
+
+def create_analysis(rt: Runtime, req: Request) -> Response:
+    """Record an analysis request (idempotent by `request_id`) and answer 202 with its id."""
+    try:
+        payload = json.loads(req.body or b"{}")
+    except ValueError:
+        raise HttpError(400, "body must be JSON such as {\"symbol\": \"AAPL\"}") from None
+    if not isinstance(payload, dict):
+        raise HttpError(400, "body must be a JSON object")
+    symbol = str(payload.get("symbol") or rt.feed.symbols[0])
+    if symbol not in rt.feed.symbols:
+        raise HttpError(400, f"unknown symbol {symbol!r}; known: {list(rt.feed.symbols)}")
+    style = str(payload.get("style", "swing_trader"))
+    if style not in STYLES:
+        raise HttpError(400, f"style must be one of {STYLES}")
+    analysis_id = str(payload.get("request_id") or uuid.uuid4())
+    if len(analysis_id) > 100:
+        raise HttpError(400, "request_id is at most 100 characters")
+    ind = rt.feed.snapshot().get(symbol)
+    if ind is None:
+        action, reason, price = "hold", "market data warming up", None
+    else:
+        signal = strategy_for(style)(ind, 0.0, 0.0)
+        action, reason, price = signal.action, signal.reason, ind.price
+    created = repo.record_analysis(rt.db, analysis_id, payload.get("agent_id"), symbol, style,
+                                   action, reason, price, rt.worker_id, time.time())
+    return json_response(202, {"id": analysis_id, "created": created, "symbol": symbol,
+                               "style": style, "action": action, "reason": reason})
+
+
+ROUTES: list[tuple[str, re.Pattern[str], Handler, bool, str]] = [
+    (m, re.compile(f"^{p}$"), h, admin, p) for m, p, h, admin in (
+        ("GET", "/healthz", healthz, False),
+        ("GET", "/readyz", readyz, False),
+        ("GET", "/version", version, False),
+        ("GET", "/metrics", metrics_endpoint, False),
+        ("GET", "/api/v1/agents", list_agents, False),
+        ("GET", "/api/v1/agents/(?P<agent_id>[^/]+)", get_agent, False),
+        ("POST", "/api/v1/agents/(?P<agent_id>[^/]+)/halt", halt, True),
+        ("POST", "/api/v1/agents/(?P<agent_id>[^/]+)/resume", resume, True),
+        ("GET", "/api/v1/portfolio", portfolio, False),
+        ("GET", "/api/v1/trades", trades, False),
+        ("GET", "/api/v1/kpis", kpis, False),
+        ("GET", "/api/v1/circuit-breakers", circuit_breakers, False),
+        ("POST", "/api/v1/analyses", create_analysis, False),
+    )]
+
+
+def _authorised(rt: Runtime, req: Request) -> None:
+    token = rt.settings.admin_token
+    if not token:
+        raise HttpError(503, "admin endpoints are off: TRAGEN_ADMIN_TOKEN is not set")
+    given = req.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(),
+                                                             token.encode()):
+        raise HttpError(401, "send Authorization: Bearer <admin token>")
+
+
+def dispatch(rt: Runtime, req: Request) -> tuple[Response, str]:
+    """The response and the route template (for metrics labels)."""
+    allowed: list[str] = []
+    for method, pattern, handler, admin, template in ROUTES:
+        match = pattern.match(req.path)
+        if not match:
+            continue
+        if method != req.method:
+            allowed.append(method)
+            continue
+        req.params = match.groupdict()
+        try:
+            if admin:
+                _authorised(rt, req)
+            return handler(rt, req), template
+        except HttpError as exc:
+            return json_response(exc.status, {"error": str(exc)}), template
+        except DatabaseUnavailable as exc:
+            return json_response(503, {"error": f"database unavailable: {exc}"}), template
+    if allowed:
+        resp = json_response(405, {"error": f"method {req.method} not allowed",
+                                   "allowed": allowed})
+        resp.headers.append(("Allow", ", ".join(allowed)))
+        return resp, "405"
+    return json_response(404, {"error": f"no route {req.path}"}), "404"

@@ -1,0 +1,266 @@
+"""The agent engine: one background thread per gunicorn worker.
+
+Each tick it advances the shared market feed (indicators once per symbol), runs one analysis
+per leased agent, and sends orders to the paper broker; a fill, its position and the account
+are committed in one fenced transaction before memory changes. Every lease round it
+heartbeats, renews, rebalances and claims leases, reloads the state of agents it gained from
+the database, and feeds the circuit breakers. Analyses run one at a time per worker, so the
+number of analyses running at once on a server is at most its worker count, which
+gunicorn_conf caps at `production.concurrent_analyses`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tragen_runtime import metrics
+from tragen_runtime.agents import AgentSpec
+from tragen_runtime.broker import INITIAL_CASH, Account, PaperBroker, Side
+from tragen_runtime.cache import TieredCache
+from tragen_runtime.indicators import Indicators
+from tragen_runtime.market import MarketFeed
+from tragen_runtime.risk import CircuitBreakers, order_quantity
+from tragen_runtime.settings import Settings
+from tragen_runtime.storage import repository as repo
+from tragen_runtime.storage.db import Database, DatabaseUnavailable
+from tragen_runtime.storage.leases import LeaseManager
+from tragen_runtime.storage.migrations import schema_problem
+from tragen_runtime.strategies import Signal, strategy_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RunningAgent:
+    spec: AgentSpec
+    account: Account
+    halted: bool
+    last_action: str = "hold"
+    last_reason: str = ""
+    last_tick: int = -1
+
+
+@dataclass
+class EngineStatus:
+    started: bool = False
+    scheduled: bool = False
+    problems: tuple[str, ...] = ()
+    tick: int | None = None
+    analyses: int = 0
+    trades: int = 0
+    live_workers: int = 0
+    fair_share: int = 0
+
+
+class Engine:
+    def __init__(self, settings: Settings, db: Database, cache: TieredCache, feed: MarketFeed,
+                 specs: list[AgentSpec], leases: LeaseManager, breakers: CircuitBreakers,
+                 api_failure_rate: Callable[[], float] = lambda: 0.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.db = db
+        self.cache = cache
+        self.feed = feed
+        self.specs = {s.agent_id: s for s in specs}
+        self.leases = leases
+        self.breakers = breakers
+        self.broker = PaperBroker(settings.broker.fee_rate, settings.broker.slippage_bps)
+        self.api_failure_rate = api_failure_rate
+        self.clock = clock
+        self.status = EngineStatus()
+        self.agents: Mapping[str, RunningAgent] = {}  # replaced, never mutated in place
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._synced = False
+        self._schema_ok = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.status.started = True
+        self._thread = threading.Thread(target=self._run, name="tragen-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to finish its tick, release leases and end (non-blocking)."""
+        self._stop.set()
+
+    def join(self, timeout: float) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        interval = self.settings.market.tick_interval
+        next_round = 0.0
+        last_tick: int | None = None
+        try:
+            while not self._stop.is_set():
+                now = self.clock()
+                if now >= next_round:
+                    self.lease_round(now)
+                    next_round = now + self.settings.leases.renew_interval
+                tick = int(now // interval)
+                if tick != last_tick and self._schema_ok:
+                    self.run_tick(tick, now)
+                    last_tick = tick
+                wake = min(next_round, (tick + 1) * interval)
+                self._stop.wait(max(0.0, wake - self.clock()))
+        except Exception:  # keep the reason visible in /readyz instead of dying silently
+            log.exception("agent engine stopped on an unexpected error")
+            self.status.problems = ("agent engine crashed: see the worker log",)
+            self.status.scheduled = False
+        finally:
+            self._release_all()
+
+    def _release_all(self) -> None:
+        """Checkpoint (state is persisted with every trade) and give every lease back."""
+        self.agents = {}
+        metrics.AGENTS_OWNED.set(0)
+        try:
+            self.leases.release_all()
+        except DatabaseUnavailable as exc:
+            log.warning("could not release leases (%s); they expire after %.0fs", exc,
+                        self.settings.leases.ttl)
+
+    # -- scheduling -----------------------------------------------------------------------
+    def lease_round(self, now: float) -> None:
+        problems: list[str] = []
+        try:
+            problem = schema_problem(self.db)
+            self._schema_ok = problem is None
+            if problem:
+                self.status.problems = (problem,)
+                self.status.scheduled = False
+                return
+            if not self._synced:
+                repo.sync_agents(self.db, list(self.specs.values()), now)
+                self._synced = True
+            rss, cpu = metrics.sample_system(".", self.db.pool_stats().get("connections", 0))
+            result = self.leases.run_round(now, set(self.specs), rss=rss, cpu=cpu)
+            agents = {k: v for k, v in self.agents.items() if k in result.owned}
+            if result.gained:
+                for agent_id, (account, halted) in repo.load_accounts(
+                        self.db, result.gained).items():
+                    agents[agent_id] = RunningAgent(self.specs[agent_id], account, halted)
+            for agent_id, halted in repo.halted_flags(self.db, agents).items():
+                agents[agent_id].halted = halted
+            self.agents = agents
+            self._log_changes(result.gained, result.lost, result.released)
+            self.status.live_workers = result.live_workers
+            self.status.fair_share = result.fair_share
+            self.db.refresh_replicas()
+            self._feed_breakers()
+            self.status.scheduled = True
+        except DatabaseUnavailable as exc:
+            problems.append(f"database unreachable: {exc}")
+            self.status.scheduled = False
+        self.status.problems = tuple(problems)
+
+    def _log_changes(self, gained: frozenset[str], lost: frozenset[str],
+                     released: frozenset[str]) -> None:
+        for change, ids in (("gained", gained), ("lost", lost), ("released", released)):
+            if ids:
+                metrics.LEASE_CHANGES.labels(change).inc(len(ids))
+                log.info("leases %s: %d agents", change, len(ids))
+        metrics.AGENTS_OWNED.set(len(self.agents))
+
+    def _feed_breakers(self) -> None:
+        totals, positions = repo.portfolio_rows(self.db)
+        equity = totals["cash"] + sum(qty * (self.feed.price(sym) or 0.0)
+                                      for sym, qty in positions)
+        initial = totals["agents"] * INITIAL_CASH
+        loss = max(0.0, (initial - equity) / initial) if initial else 0.0
+        import psutil
+
+        self.breakers.evaluate({"portfolio_loss": loss,
+                                "api_failure_rate": self.api_failure_rate(),
+                                "memory_usage": psutil.virtual_memory().percent / 100})
+
+    # -- trading --------------------------------------------------------------------------
+    def run_tick(self, tick: int, now: float) -> None:
+        started = time.perf_counter()
+        snapshot = self.feed.advance(tick)
+        self.status.tick = tick
+        day = datetime.fromtimestamp(now, UTC).date().isoformat()
+        results: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for agent in list(self.agents.values()):
+            ind = snapshot.get(agent.spec.symbol)
+            if ind is None or self._stop.is_set():
+                continue
+            signal = self._analyse(agent, ind)
+            counts[agent.spec.style] = counts.get(agent.spec.style, 0) + 1
+            agent.last_action, agent.last_reason, agent.last_tick = (signal.action,
+                                                                     signal.reason, tick)
+            results[f"analysis:{agent.spec.agent_id}"] = {
+                "tick": tick, "action": signal.action, "reason": signal.reason}
+            if signal.action != "hold":
+                self._maybe_trade(agent, ind, signal, tick, now, day)
+        for style, n in counts.items():
+            metrics.ANALYSES.labels(style).inc(n)
+            self.status.analyses += n
+        results.update({f"indicators:{s}": i.as_dict() for s, i in snapshot.items()})
+        self.cache.publish(results, l2_ttl=max(5.0, 3 * self.settings.market.tick_interval))
+        metrics.TICK_SECONDS.observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _analyse(agent: RunningAgent, ind: Indicators) -> Signal:
+        pos = agent.account.positions.get(agent.spec.symbol)
+        strategy = strategy_for(agent.spec.style)
+        return strategy(ind, pos.qty if pos else 0.0, pos.avg_price if pos else 0.0)
+
+    def _maybe_trade(self, agent: RunningAgent, ind: Indicators, signal: Signal, tick: int,
+                     now: float, day: str) -> None:
+        if agent.halted:
+            return
+        account, spec = agent.account, agent.spec
+        pos = account.positions.get(spec.symbol)
+        if signal.action == "sell":
+            if pos is None:
+                return
+            qty = pos.qty
+        else:
+            today = account.trades_today if account.trade_day == day else 0
+            equity = account.equity({spec.symbol: ind.price})
+            if (pos is not None or today + 2 > spec.max_trades_per_day
+                    or not self.breakers.allows_new_positions()
+                    or self.breakers.agent_must_stop((INITIAL_CASH - equity) / INITIAL_CASH)):
+                return  # an opening trade needs room for its closing trade today
+            qty = order_quantity(equity, account.cash, ind.price, spec.risk_tolerance,
+                                 signal.strength, signal.stop_distance, self.broker.fee_rate)
+            if qty <= 0:
+                return
+        started = time.perf_counter()
+        side: Side = "sell" if signal.action == "sell" else "buy"
+        fill = account.realize(self.broker.fill(spec.symbol, side, qty, ind.price))
+        after = account.apply(fill, day)
+        try:
+            committed = repo.record_trade(self.db, spec.agent_id, self.leases.worker_id, fill,
+                                          after, tick, signal.reason, now)
+        except DatabaseUnavailable as exc:
+            log.warning("trade of %s not committed (%s); retried on a later signal",
+                        spec.agent_id, exc)
+            return
+        if not committed:
+            metrics.TRADES_FENCED.inc()
+            log.warning("lease of %s lost; the agent continues in its new worker", spec.agent_id)
+            self.agents = {k: v for k, v in self.agents.items() if k != spec.agent_id}
+            self.leases.owned.discard(spec.agent_id)
+            return
+        agent.account = after
+        self.status.trades += 1
+        metrics.TRADES.labels(spec.style, fill.side).inc()
+        metrics.TRADE_COMMIT.observe(time.perf_counter() - started)

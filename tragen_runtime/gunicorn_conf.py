@@ -1,0 +1,151 @@
+"""gunicorn settings for the Tragen runtime.
+
+    gunicorn -c python:tragen_runtime.gunicorn_conf tragen_runtime.wsgi:application
+
+Read in the gunicorn master at start: it validates the configuration and refuses to start
+(exit 3, every problem listed) on an invalid one. Workers and threads come from the config's
+`cpu_scaling` profile and the host's cores; workers are capped at
+`production.concurrent_analyses` (each worker runs one analysis at a time).
+
+Environment: TRAGEN_CONFIG, TRAGEN_BIND, TRAGEN_RELEASE_ID, TRAGEN_HOST_CORES,
+TRAGEN_WORKERS / TRAGEN_THREADS (overrides), TRAGEN_CPU_PROFILE, TRAGEN_GRACEFUL_TIMEOUT
+(default 20; systemd's TimeoutStopSec must be this + 5), TRAGEN_DRAIN_SECONDS (default 2:
+how long a worker keeps answering, with /readyz 503, after SIGTERM), PROMETHEUS_MULTIPROC_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from tragen_runtime.configsource import ConfigError
+from tragen_runtime.settings import Settings, load_settings
+
+GRACEFUL_TIMEOUT = int(os.environ.get("TRAGEN_GRACEFUL_TIMEOUT", "20"))
+DRAIN_SECONDS = float(os.environ.get("TRAGEN_DRAIN_SECONDS", "2"))
+# nginx's upstream keepalive_timeout is 60s; gunicorn must keep idle connections longer so
+# nginx never reuses a connection gunicorn has just closed.
+KEEPALIVE = 75
+
+
+def choose_profile(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The cpu_scaling profile for this server (TRAGEN_CPU_PROFILE names one explicitly)."""
+    profiles = config.get("cpu_scaling") or {}
+    wanted = os.environ.get("TRAGEN_CPU_PROFILE")
+    if wanted:
+        if wanted not in profiles:
+            raise ConfigError(f"TRAGEN_CPU_PROFILE={wanted}: no such cpu_scaling profile "
+                              f"(have {sorted(profiles)})")
+        return dict(profiles[wanted])
+    if len(profiles) == 1:
+        return dict(next(iter(profiles.values())))
+    production = config.get("production") or {}
+    if production.get("distributed") and "distributed" in profiles:
+        name = "distributed"
+    elif int(production.get("max_agents", 5)) > 25 and "multi_process" in profiles:
+        name = "multi_process"
+    else:
+        name = "single_process"
+    return dict(profiles.get(name) or {"workers": 1, "threads_per_worker": 4})
+
+
+def worker_plan(settings: Settings, host_cores: int) -> dict[str, int]:
+    from tragen_runtime.sizing import gunicorn_workers
+
+    plan = dict(gunicorn_workers(choose_profile(settings.config), host_cores))
+    plan["workers"] = max(1, min(plan["workers"], settings.concurrent_analyses))
+    plan["threads"] = max(plan["threads"], 4)  # health probes must not queue behind the API
+    if os.environ.get("TRAGEN_WORKERS"):
+        plan["workers"] = int(os.environ["TRAGEN_WORKERS"])
+    if os.environ.get("TRAGEN_THREADS"):
+        plan["threads"] = int(os.environ["TRAGEN_THREADS"])
+    return plan
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"tragen-runtime: refusing to start: {exc}\n"
+                         "Fix the configuration (check it with `tragen-config validate PATH`).\n")
+        raise SystemExit(3) from None
+
+
+_settings = _settings_or_exit()
+_plan = worker_plan(_settings, int(os.environ.get("TRAGEN_HOST_CORES") or os.cpu_count() or 1))
+
+bind = [_settings.bind]
+workers = _plan["workers"]
+threads = _plan["threads"]
+worker_class = "gthread"
+graceful_timeout = GRACEFUL_TIMEOUT
+timeout = max(30, GRACEFUL_TIMEOUT + 10)
+keepalive = KEEPALIVE
+backlog = 2048
+proc_name = f"tragen-runtime[{_settings.release_id}]"
+control_socket_disable = True  # several runtimes may share a host (and $HOME)
+raw_env = [f"TRAGEN_WORKER_COUNT={workers}"]
+accesslog = os.environ.get("TRAGEN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("TRAGEN_LOG_LEVEL", "info")
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tragen-metrics-")
+
+
+def on_starting(server: Any) -> None:
+    """Stale metric files of a previous master would be summed in: start clean."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    server.log.info("tragen-runtime %s: %d workers x %d threads, graceful timeout %ds",
+                    _settings.release_id, workers, threads, GRACEFUL_TIMEOUT)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Build the runtime and start the agent engine in this worker; own SIGTERM."""
+    import logging
+
+    from tragen_runtime.wsgi import application
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(process)d %(name)s "
+                        "%(levelname)s %(message)s")
+    application.runtime()
+    original = worker.handle_exit
+
+    def handle_term(sig: int, frame: Any) -> None:
+        rt = application.started
+        if rt is not None:
+            rt.begin_drain()
+        # keep answering (with /readyz 503) for DRAIN_SECONDS, then gunicorn's graceful stop:
+        # no new connections, in-flight requests finish within graceful_timeout.
+        timer = threading.Timer(DRAIN_SECONDS, original, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, handle_term)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Wait for the engine to checkpoint and release its leases, then mark metrics dead."""
+    from tragen_runtime.wsgi import application
+
+    rt = application.started
+    if rt is not None:
+        rt.shutdown(timeout=max(1.0, GRACEFUL_TIMEOUT / 2))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,134 @@
+"""One worker's runtime: wires settings, database, cache, market, leases, engine and health.
+
+Nothing starts at import. `Runtime.from_environment()` is called lazily in the worker (after
+fork); `start()` starts the engine thread; `begin_drain()` flips readiness and asks the engine
+to checkpoint and release its leases; `shutdown()` waits for that and closes connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+from tragen_runtime.agents import build_agents
+from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
+from tragen_runtime.engine import Engine
+from tragen_runtime.lifecycle import Lifecycle
+from tragen_runtime.market import CsvReplay, MarketFeed, PriceSource, Simulator
+from tragen_runtime.risk import CircuitBreakers
+from tragen_runtime.settings import Settings, load_settings
+from tragen_runtime.storage.db import DatabaseUnavailable, open_database
+from tragen_runtime.storage.leases import LeaseManager
+
+log = logging.getLogger(__name__)
+READY_CACHE_SECONDS = 1.0
+
+
+def price_source(settings: Settings) -> PriceSource:
+    market = settings.market
+    if market.source == "csv":
+        assert market.csv_dir is not None
+        return CsvReplay(market.csv_dir, market.symbols if market.symbols else None)
+    return Simulator(market.seed, market.symbols)
+
+
+def server_prefix(settings: Settings) -> str:
+    """Identifies this app server (host and bind) inside worker ids."""
+    return f"{socket.gethostname()}@{settings.bind}/"
+
+
+class Runtime:
+    def __init__(self, settings: Settings, workers: int = 1) -> None:
+        self.settings = settings
+        self.lifecycle = Lifecycle()
+        self.pid = os.getpid()
+        self.prefix = server_prefix(settings)
+        self.worker_id = f"{self.prefix}{self.pid}-{secrets.token_hex(3)}"
+        self.db = open_database(settings.database, workers)
+        l2 = RedisCache(settings.redis) if settings.redis else None
+        self.cache = TieredCache(TTLCache(), l2, settings.cache_ttls["l1"],
+                                 settings.cache_ttls["l2"])
+        self.feed = MarketFeed(price_source(settings))
+        self.specs = build_agents(settings.config, self.feed.symbols)
+        self.breakers = CircuitBreakers.from_config(dict(settings.config))
+        self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,
+                                   settings.release_id, settings.leases.ttl)
+        self.engine = Engine(settings, self.db, self.cache, self.feed, self.specs, self.leases,
+                             self.breakers, api_failure_rate=self.lifecycle.failure_rate)
+        self._ready_cache: tuple[float, bool, dict[str, Any]] | None = None
+
+    @classmethod
+    def from_environment(cls) -> Runtime:
+        workers = int(os.environ.get("TRAGEN_WORKER_COUNT", "1"))
+        return cls(load_settings(), workers)
+
+    def start(self) -> None:
+        if not self.lifecycle.draining.is_set():
+            self.engine.start()
+
+    def begin_drain(self) -> None:
+        if self.lifecycle.draining.is_set():
+            return
+        from tragen_runtime import metrics
+
+        log.info("draining: not ready any more, releasing agents")
+        self.lifecycle.draining.set()
+        metrics.DRAINING.set(1)
+        self.engine.stop()
+
+    def shutdown(self, timeout: float) -> None:
+        self.begin_drain()
+        if not self.engine.join(timeout):
+            log.warning("engine did not stop within %.1fs; leases expire on their own", timeout)
+        self.db.close()
+        if self.cache.l2 is not None:
+            self.cache.l2.close()
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, body) with every reason for not being ready; cached for a second."""
+        now = time.monotonic()
+        if self.lifecycle.draining.is_set():
+            return False, self._body(["draining: this worker is shutting down"], {})
+        cached = self._ready_cache
+        if cached and now - cached[0] < READY_CACHE_SECONDS:
+            ready, body = cached[1], dict(cached[2])
+            body["in_flight"] = self.lifecycle.in_flight
+            return ready, body
+        reasons: list[str] = []
+        checks: dict[str, Any] = {}
+        try:
+            self.db.ping()
+            checks["database"] = "ok"
+        except DatabaseUnavailable as exc:
+            checks["database"] = "unreachable"
+            reasons.append(f"database unreachable: {exc}")
+        status = self.engine.status
+        reasons.extend(p for p in status.problems if p not in " ".join(reasons))
+        if not self.engine.alive:
+            reasons.append("agent engine not running")
+        elif not status.scheduled and not status.problems:
+            reasons.append("agents not scheduled yet (first lease round pending)")
+        checks["agents"] = {"running_here": len(self.engine.agents),
+                            "configured": len(self.specs), "live_workers": status.live_workers,
+                            "fair_share": status.fair_share, "tick": status.tick}
+        cache = self.cache.status()
+        checks["cache"] = cache
+        if cache.get("l2") == "degraded":
+            note = "redis unreachable: serving from L1 and the database (slower)"
+            if os.environ.get("TRAGEN_REQUIRE_CACHE") == "1":
+                reasons.append(note)
+            else:
+                checks["cache"]["note"] = note + "; not a readiness failure by design"
+        body = self._body(reasons, checks)
+        self._ready_cache = (now, not reasons, body)
+        return not reasons, body
+
+    def _body(self, reasons: list[str], checks: dict[str, Any]) -> dict[str, Any]:
+        return {"ready": not reasons, "reasons": reasons, "checks": checks,
+                "draining": self.lifecycle.draining.is_set(),
+                "in_flight": self.lifecycle.in_flight, "worker": self.worker_id,
+                "release_id": self.settings.release_id}
