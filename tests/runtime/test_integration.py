@@ -1,0 +1,224 @@
+"""Real PostgreSQL + Redis + gunicorn (2 workers per server) under request load."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.runtime.load import Load
+from tests.runtime.services import (
+    Gunicorn,
+    Postgres,
+    Redis,
+    free_port,
+    run_cli,
+    runtime_env,
+    wait_for,
+    write_config,
+)
+from tragen_runtime.broker import INITIAL_CASH
+
+pytestmark = pytest.mark.integration
+AGENTS = 40
+TTL = 3.0
+
+
+def _config(pg: Postgres, dbname: str, redis: Redis | None) -> dict[str, Any]:
+    runtime: dict[str, Any] = {
+        "release_id": "it-1",
+        "market": {"source": "simulator", "seed": 7, "tick_interval": 0.2,
+                   "symbols": ["AAPL", "MSFT", "NVDA", "BTC-USD"]},
+        "database": {"port": pg.port, "user": pg.user},
+        "leases": {"ttl_seconds": TTL, "renew_interval_seconds": 0.5},
+    }
+    config: dict[str, Any] = {
+        "production": {"max_agents": AGENTS, "concurrent_analyses": 8},
+        "agent_pools": {"aggressive": 24, "balanced": 8, "conservative": 8},
+        "database": {"type": "postgresql", "host": pg.host, "database": dbname,
+                     "connection_pool": 20},
+        "runtime": runtime,
+    }
+    if redis is not None:
+        runtime["redis"] = {"host": redis.host, "port": redis.port}
+        config["caching"] = {"l1_cache": {"type": "memory", "size": "100MB", "ttl": 60,
+                                          "data": ["current_prices"]},
+                             "l2_cache": {"type": "redis", "size": "100MB", "ttl": 300,
+                                          "data": ["indicators", "analysis_results"]}}
+    return config
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, postgres: Postgres, redis: Redis) -> Iterator[dict[str, Any]]:
+    dbname = postgres.create_database()
+    config = write_config(tmp_path / "config.yaml", _config(postgres, dbname, redis))
+    env = runtime_env(config, "127.0.9.20:1")
+    migrated = run_cli(["migrate"], env, tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    started: list[Gunicorn] = []
+
+    def start(host: str, **extra: str) -> Gunicorn:
+        bind = f"{host}:{free_port(host)}"
+        app = Gunicorn(runtime_env(config, bind, TRAGEN_WORKERS="2", TRAGEN_THREADS="4",
+                                   TRAGEN_DRAIN_SECONDS="1", TRAGEN_ADMIN_TOKEN="s3cret-token",
+                                   TRAGEN_GRACEFUL_TIMEOUT="10", **extra), tmp_path)
+        started.append(app)
+        return app
+
+    yield {"start": start, "conninfo": postgres.conninfo(dbname), "tmp": tmp_path}
+    for app in started:
+        app.stop()
+
+
+def _db(conninfo: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(conninfo) as conn:
+        return list(conn.execute(sql, params).fetchall())
+
+
+def _owners(conninfo: str) -> dict[str, str | None]:
+    rows = _db(conninfo, "SELECT agent_id, owner, expires_at FROM leases")
+    now = time.time()
+    return {a: (o if o and e > now else None) for a, o, e in rows}
+
+
+def _assert_books_consistent(conninfo: str) -> int:
+    """Every agent's account and positions equal what its committed trades imply."""
+    trades = _db(conninfo, "SELECT agent_id, symbol, side, qty, price, fee FROM trades")
+    agents = {r[0]: r[1:] for r in _db(conninfo, "SELECT agent_id, cash, trade_count FROM agents")}
+    positions = {(a, s): q for a, s, q in _db(conninfo,
+                                              "SELECT agent_id, symbol, qty FROM positions")}
+    cash: dict[str, float] = {a: INITIAL_CASH for a in agents}
+    count: dict[str, int] = dict.fromkeys(agents, 0)
+    held: dict[tuple[str, str], float] = {}
+    for agent, symbol, side, qty, price, fee in trades:
+        sign = 1 if side == "buy" else -1
+        cash[agent] -= sign * qty * price + fee
+        count[agent] += 1
+        held[(agent, symbol)] = held.get((agent, symbol), 0.0) + sign * qty
+    for agent, (agent_cash, trade_count) in agents.items():
+        assert trade_count == count[agent], f"{agent}: trade_count vs trade rows"
+        assert agent_cash == pytest.approx(cash[agent], abs=1e-6), f"{agent}: cash"
+    for key, qty in held.items():
+        assert positions.get(key, 0.0) == pytest.approx(qty, abs=1e-6), f"{key}: position"
+    return len(trades)
+
+
+def test_sigkill_of_a_worker_loses_no_agent_and_no_trade(deployment: dict[str, Any]) -> None:
+    app: Gunicorn = deployment["start"]("127.0.9.21")
+    conninfo = deployment["conninfo"]
+    app.wait_ready()
+    owners = wait_for(lambda: (o := _owners(conninfo)) and all(o.values()) and
+                      len(set(o.values())) == 2 and o, 20, "both workers to run agents")
+    assert len(owners) == AGENTS
+    with Load([(app.host, app.port)], threads=4, agent_ids=sorted(owners)) as load:
+        wait_for(lambda: _db(conninfo, "SELECT COUNT(*) FROM trades")[0][0] >= 3, 20,
+                 "some trades")
+        before = {r[0] for r in _db(conninfo, "SELECT trade_id FROM trades")}
+        victim_id = sorted(set(owners.values()))[0]
+        victim_pid = int(victim_id.rsplit("/", 1)[1].split("-")[0])
+        assert victim_pid in app.worker_pids()
+        victims = {a for a, o in owners.items() if o == victim_id}
+        os.kill(victim_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        resumed = wait_for(
+            lambda: (o := _owners(conninfo)) and all(o[a] and o[a] != victim_id for a in victims)
+            and all(o.values()) and o, TTL + 10, "the killed worker's agents to run elsewhere")
+        took = time.monotonic() - killed_at
+        time.sleep(1.0)  # trading continues in the surviving and the respawned worker
+        result = load.stop()
+    assert before <= {r[0] for r in _db(conninfo, "SELECT trade_id FROM trades")}
+    assert took <= TTL + 5, f"agents resumed only after {took:.1f}s"
+    assert victim_id not in resumed.values()
+    trades = _assert_books_consistent(conninfo)
+    print(f"sigkill: resumed in {took:.1f}s, {trades} trades, load {dict(result.counts)}")
+    assert result.counts["failed"] == 0, result.failures
+    assert result.counts["POST 202"] > 0
+    stored = {r[0] for r in _db(conninfo, "SELECT analysis_id FROM analyses")}
+    assert result.write_ids <= stored
+
+
+def test_sigterm_drains_without_losing_requests_or_trades(deployment: dict[str, Any]) -> None:
+    a: Gunicorn = deployment["start"]("127.0.9.22")
+    b: Gunicorn = deployment["start"]("127.0.9.23")
+    conninfo = deployment["conninfo"]
+    a.wait_ready()
+    b.wait_ready()
+    wait_for(lambda: (o := _owners(conninfo)) and all(o.values()) and
+             len({v.split("/")[0] for v in o.values() if v}) == 2, 20,
+             "agents spread over both servers")
+    with Load([(a.host, a.port), (b.host, b.port)], threads=6) as load:
+        wait_for(lambda: _db(conninfo, "SELECT COUNT(*) FROM trades")[0][0] >= 3, 20,
+                 "some trades")
+        a.proc.send_signal(signal.SIGTERM)
+        status, body = wait_for(lambda: (r := a.get("/readyz", 2)) and r[0] == 503 and r, 1.0,
+                                "/readyz 503 at once after SIGTERM", interval=0.02)
+        assert body["draining"] is True, body
+        assert "in_flight" in body
+        assert a.proc.wait(20) == 0, a.log()
+        a_prefix = f"@{a.host}:{a.port}/"
+        wait_for(lambda: (o := _owners(conninfo)) and all(v and a_prefix not in v
+                                                            for v in o.values()),
+                 TTL + 5, "server A's agents to run on server B")
+        time.sleep(1.0)
+        result = load.stop()
+    assert result.counts["failed"] == 0, result.failures
+    assert result.counts["GET 200"] > 50 and result.counts["POST 202"] > 10
+    stored = {r[0] for r in _db(conninfo, "SELECT analysis_id FROM analyses")}
+    assert result.write_ids <= stored
+    trades = _assert_books_consistent(conninfo)
+    print(f"sigterm: {trades} trades, load {dict(result.counts)}")
+    status, metrics_text = b.get("/metrics")
+    assert "tragen_agent_win_rate" in metrics_text
+    assert status == 200
+
+
+def test_api_admin_halt_and_redis_cache(deployment: dict[str, Any], redis: Redis) -> None:
+    app: Gunicorn = deployment["start"]("127.0.9.24")
+    body = app.wait_ready()
+    assert body["checks"]["cache"]["l2"] == "ok"
+    status, agents = app.get("/api/v1/agents")
+    agent_id = agents["agents"][0]["agent_id"]
+    assert app.post(f"/api/v1/agents/{agent_id}/halt", {})[0] == 401
+    assert app.post(f"/api/v1/agents/{agent_id}/halt", {},
+                    {"Authorization": "Bearer wrong"})[0] == 401
+    status, halted = app.post(f"/api/v1/agents/{agent_id}/halt", {},
+                              {"Authorization": "Bearer s3cret-token"})
+    assert status == 200 and halted["halted"] is True
+    assert app.get(f"/api/v1/agents/{agent_id}")[1]["halted"] is True
+    assert app.post(f"/api/v1/agents/{agent_id}/resume", {},
+                    {"Authorization": "Bearer s3cret-token"})[0] == 200
+    assert "s3cret-token" not in app.log()
+    import redis as redis_lib
+
+    client = redis_lib.Redis(host=redis.host, port=redis.port)
+    assert wait_for(lambda: client.get("tragen:indicators:AAPL"), 10, "indicators in Redis")
+    status, text = app.get("/metrics")
+    assert "tragen_http_requests_total" in text and "tragen_host_memory_used_ratio" in text
+
+
+def test_redis_down_degrades_but_stays_ready(tmp_path: Path, postgres: Postgres) -> None:
+    dbname = postgres.create_database()
+    dead = Redis("127.0.9.2", free_port("127.0.9.2"), proc=None)  # type: ignore[arg-type]
+    config = write_config(tmp_path / "c.yaml", _config(postgres, dbname, dead))
+    env = runtime_env(config, f"127.0.9.25:{free_port('127.0.9.25')}", TRAGEN_WORKERS="1",
+                      TRAGEN_DRAIN_SECONDS="0")
+    behind = Gunicorn(env, tmp_path)
+    try:  # schema not migrated yet: alive but not ready, and says what to do
+        status, body = wait_for(lambda: (r := behind.get("/readyz", 2)) and r[1].get("reasons")
+                                and r, 20, "a not-ready answer")
+        assert status == 503 and "tragen-runtime migrate" in " ".join(body["reasons"])
+        assert behind.get("/healthz")[0] == 200
+        assert run_cli(["migrate"], env, tmp_path).returncode == 0
+        body = behind.wait_ready()
+        assert body["checks"]["cache"]["l2"] == "degraded"
+        assert behind.get("/api/v1/portfolio")[0] == 200
+    finally:
+        behind.stop()
+    check = run_cli(["check"], env, tmp_path)
+    assert check.returncode == 1 and "redis unreachable" in check.stderr
