@@ -200,3 +200,12 @@ def test_the_installed_console_script(tmp_path: Path) -> None:
     assert all(line.startswith(f"{bad}: $.") for line in result.stderr.splitlines())
     usage = subprocess.run([*command], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert usage.returncode == 2
+
+
+def test_plan_of_an_unparseable_config_reports_the_syntax_error_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(tmp_path, "bad.yaml", "production: [\n")
+    assert main(["plan", str(bad), "--stage", "single"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{bad}: line 2, column 1: invalid YAML")

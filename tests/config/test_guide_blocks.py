@@ -90,7 +90,7 @@ def test_every_guide_block_has_an_identical_fixture() -> None:
         pytest.skip(f"{GUIDE} is not there")
     blocks = guide_blocks(GUIDE.read_text(encoding="utf-8"))
     by_key = {key: name for name, (key, _kind) in GUIDE_FIXTURES.items()}
-    assert len(blocks) == 23
+    assert blocks, "no configuration block found in the guide"
     for key, data in blocks.items():
         assert key in by_key, f"no fixture for guide block {key!r}"
         assert load_fixture(by_key[key]) == data, f"{by_key[key]} differs from {key!r}"

@@ -162,6 +162,9 @@ def _plan(args: argparse.Namespace) -> int:
     except (InventoryError, OSError) as error:
         print(error, file=sys.stderr)
         return USAGE
+    except _Unparseable as error:
+        _report(args.config, error.problems)
+        return INVALID
     problems = validate_document(config)
     if problems or not isinstance(config, Mapping):
         _report(source, problems)
@@ -185,11 +188,16 @@ def _from_inventory(args: argparse.Namespace) -> tuple[str, str, object, list[Ho
     return str(args.inventory), stage, inventory.config, _resized(hosts, args)
 
 
+class _Unparseable(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__()
+        self.problems = problems
+
+
 def _from_config(args: argparse.Namespace) -> tuple[str, str, object, list[Host]]:
     doc, problems = read_document(args.config)
     if problems:
-        _report(args.config, problems)
-        doc = None
+        raise _Unparseable(problems)
     servers = doc.get("servers") if isinstance(doc, Mapping) else None
     count = args.app_servers or _configured_servers(servers) or 1
     return str(args.config), args.stage, doc, _resized(default_hosts(args.stage, count), args)

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from .inventory_checks import STAGE_VAR
 from .parsing import StrictSafeLoader
 
 CONFIG_VAR = "tragen_config"
-STAGE_VAR = "tragen_stage"
 
 
 class InventoryError(ValueError):

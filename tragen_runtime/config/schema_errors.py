@@ -78,6 +78,9 @@ def _alternatives(
     error: ValidationError, path: Sequence[object], schema: Mapping[str, Any]
 ) -> Iterator[Problem]:
     """Unpack an anyOf/oneOf: report the branch the value nearly fits, else list the choices."""
+    if not error.context:  # a oneOf the value satisfies more than once
+        yield Problem(json_path(path), error.message)
+        return
     branches: dict[int, list[ValidationError]] = {}
     for sub in error.context or ():
         index = sub.relative_schema_path[0]
