@@ -38,6 +38,10 @@ def test_valid_files_exit_0_with_a_line_each(capsys: pytest.CaptureFixture[str])
     assert out.splitlines() == [
         f"{paths[0]}: valid (2 sections)",
         f"{paths[1]}: valid (3 sections)",
+        f"{paths[1]}: $.load_balancing.type: note: nginx_plus is deployed as open-source nginx: "
+        "health checks are passive (an app server is taken out after failed requests, "
+        "max_fails/fail_timeout) plus the deploy's own /readyz checks, not NGINX Plus active "
+        "probes",
     ]
     assert err == ""
 

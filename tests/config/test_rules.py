@@ -395,7 +395,7 @@ def test_connection_pool_is_a_number_or_a_boolean() -> None:
             "$.runtime.redis.sentinel.master",
             "did you mean 'master_name'?",
         ),
-        ("caching", "l1_cahce", "$.caching.l1_cahce", "unknown key 'l1_cahce'"),
+        ("caching", "l1_cahce", "$.caching.l1_cahce", "expected cache levels l1_cache, l2_cache"),
         (
             "system_kpis.latency",
             "api_respons_ms",

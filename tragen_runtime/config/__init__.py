@@ -2,10 +2,12 @@
 
 Public API (called by the runtime at start-up, the Ansible gate and ``tragen-config``):
 ``validate_document``, ``load_document``, ``load_valid_config``, ``InvalidConfiguration``,
-``check_stage_requirements``, ``check_inventory`` and the ``Problem`` record.
+``check_stage_requirements``, ``check_inventory``, ``notices`` (operator notes on a valid
+document) and the ``Problem`` record.
 """
 
 from .inventory_checks import check_inventory
+from .notices import notices
 from .problem import Problem
 from .stages import STAGES, check_stage_requirements
 from .validation import (
@@ -23,5 +25,6 @@ __all__ = [
     "check_stage_requirements",
     "load_document",
     "load_valid_config",
+    "notices",
     "validate_document",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 
 from .inventory import InventoryError, read_inventory
 from .inventory_checks import check_inventory
+from .notices import notices
 from .parsing import read_document
 from .planning import Host, app_hosts, default_hosts, make_plan
 from .problem import Problem, json_path
@@ -120,6 +121,8 @@ def _validate(args: argparse.Namespace) -> int:
         else:
             sections = len(doc) if isinstance(doc, Mapping) else 0
             print(f"{path}: valid ({sections} section{'s' if sections != 1 else ''})")
+            for note in notices(doc):
+                print(f"{path}: {note.location}: note: {note.message}")
     return status
 
 

@@ -57,16 +57,19 @@ def _unknown_keys(
     for key in instance:
         if key in known or _matches_any(key, patterns):
             continue
-        yield Problem(json_path([*path, key]), unknown_key_message(str(key), known))
+        message = unknown_key_message(str(key), known, schema.get("description"))
+        yield Problem(json_path([*path, key]), message)
 
 
-def unknown_key_message(key: str, known: Sequence[str]) -> str:
+def unknown_key_message(key: str, known: Sequence[str], hint: object = None) -> str:
     """``unknown key 'max_agent'; did you mean 'max_agents'?`` (or the keys allowed here)."""
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     if close:
         return f"unknown key {key!r}; did you mean {close[0]!r}?"
     if known:
         return f"unknown key {key!r}; expected one of: {', '.join(known)}"
+    if hint:
+        return f"unknown key {key!r}; expected {hint}"
     return f"unknown key {key!r}"
 
 
