@@ -327,7 +327,12 @@ CASES: list[tuple[str, Any, str, str]] = [
         "$.runtime.leases.renew_interval_seconds",
         "less than ttl_seconds (30)",
     ),
-    ("runtime.market.source", "csv", "$.runtime.market", "missing required key 'csv_dir'"),
+    (
+        "runtime.market.source",
+        "csv",
+        "$.runtime.market",
+        "expected a key 'csv_dir' (a csv market source needs csv_dir), found none",
+    ),
     ("runtime.broker.fee_rate", 1.5, "$.runtime.broker.fee_rate", "fraction"),
     ("runtime.redis.sentinel.hosts", ["cache1"], "$.runtime.redis.sentinel.hosts[0]", "host:port"),
     ("runtime.redis.port", 70000, "$.runtime.redis.port", "65535"),
@@ -429,7 +434,8 @@ def test_database_type_needs_its_keys() -> None:
     assert problems == [
         Problem(
             "$.database",
-            "missing required key 'replicas' (a postgresql_cluster needs its primary and replicas)",
+            "expected a key 'replicas' (a postgresql_cluster needs its primary and replicas), "
+            "found none",
         )
     ]
 

@@ -115,7 +115,7 @@ def _message(error: ValidationError, schema: Mapping[str, Any]) -> str:
         note = ""
         if "then" in error.relative_schema_path and schema.get("description"):
             note = f" ({schema['description']})"
-        return f"missing required key {missing!r}{note}"
+        return f"expected a key {missing!r}{note}, found none"
     if keyword == "type":
         return f"expected {_expected(schema, _type_text(schema))}, found {found}"
     if keyword in _BOUNDS:
