@@ -21,11 +21,11 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from tragen_runtime.configsource import ConfigError
 from tragen_runtime.settings import Settings, load_settings
+from tragen_runtime.workers import worker_plan
 
 GRACEFUL_TIMEOUT = int(os.environ.get("TRAGEN_GRACEFUL_TIMEOUT", "20"))
 DRAIN_SECONDS = float(os.environ.get("TRAGEN_DRAIN_SECONDS", "2"))
@@ -34,44 +34,16 @@ DRAIN_SECONDS = float(os.environ.get("TRAGEN_DRAIN_SECONDS", "2"))
 KEEPALIVE = 75
 
 
-def choose_profile(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The cpu_scaling profile for this server (TRAGEN_CPU_PROFILE names one explicitly)."""
-    profiles = config.get("cpu_scaling") or {}
-    wanted = os.environ.get("TRAGEN_CPU_PROFILE")
-    if wanted:
-        if wanted not in profiles:
-            raise ConfigError(f"TRAGEN_CPU_PROFILE={wanted}: no such cpu_scaling profile "
-                              f"(have {sorted(profiles)})")
-        return dict(profiles[wanted])
-    if len(profiles) == 1:
-        return dict(next(iter(profiles.values())))
-    production = config.get("production") or {}
-    if production.get("distributed") and "distributed" in profiles:
-        name = "distributed"
-    elif int(production.get("max_agents", 5)) > 25 and "multi_process" in profiles:
-        name = "multi_process"
-    else:
-        name = "single_process"
-    return dict(profiles.get(name) or {"workers": 1, "threads_per_worker": 4})
-
-
-def worker_plan(settings: Settings, host_cores: int) -> dict[str, int]:
-    from tragen_runtime.sizing import gunicorn_workers
-
-    plan = dict(gunicorn_workers(choose_profile(settings.config), host_cores))
-    plan["workers"] = max(1, min(plan["workers"], settings.concurrent_analyses))
-    plan["threads"] = max(plan["threads"], 4)  # health probes must not queue behind the API
-    if os.environ.get("TRAGEN_WORKERS"):
-        plan["workers"] = int(os.environ["TRAGEN_WORKERS"])
-    if os.environ.get("TRAGEN_THREADS"):
-        plan["threads"] = int(os.environ["TRAGEN_THREADS"])
-    return plan
-
-
 def _settings_or_exit() -> Settings:
+    from tragen_runtime.agents import build_agents
+    from tragen_runtime.market import price_source
+
     try:
-        return load_settings()
-    except ConfigError as exc:
+        settings = load_settings()
+        m = settings.market
+        build_agents(settings.config, price_source(m.source, m.seed, m.symbols, m.csv_dir).symbols)
+        return settings
+    except (ConfigError, ValueError) as exc:
         sys.stderr.write(f"tragen-runtime: refusing to start: {exc}\n"
                          "Fix the configuration (check it with `tragen-config validate PATH`).\n")
         raise SystemExit(3) from None

@@ -108,6 +108,16 @@ class CsvReplay:
         return closes[tick % len(closes)]
 
 
+def price_source(source: str, seed: int, symbols: Sequence[str],
+                 csv_dir: str | None) -> PriceSource:
+    """The configured source (`runtime.market`); ValueError says what is wrong."""
+    if source == "csv":
+        if not csv_dir:
+            raise ValueError("runtime.market.source is csv but csv_dir is not set")
+        return CsvReplay(csv_dir, symbols or None)
+    return Simulator(seed, symbols)
+
+
 class MarketFeed:
     """Feeds ticks of a price source into one IndicatorState per symbol."""
 

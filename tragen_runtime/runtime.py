@@ -18,7 +18,7 @@ from tragen_runtime.agents import build_agents
 from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
 from tragen_runtime.engine import Engine
 from tragen_runtime.lifecycle import Lifecycle
-from tragen_runtime.market import CsvReplay, MarketFeed, PriceSource, Simulator
+from tragen_runtime.market import MarketFeed, price_source
 from tragen_runtime.risk import CircuitBreakers
 from tragen_runtime.settings import Settings, load_settings
 from tragen_runtime.storage.db import DatabaseUnavailable, open_database
@@ -26,14 +26,6 @@ from tragen_runtime.storage.leases import LeaseManager
 
 log = logging.getLogger(__name__)
 READY_CACHE_SECONDS = 1.0
-
-
-def price_source(settings: Settings) -> PriceSource:
-    market = settings.market
-    if market.source == "csv":
-        assert market.csv_dir is not None
-        return CsvReplay(market.csv_dir, market.symbols if market.symbols else None)
-    return Simulator(market.seed, market.symbols)
 
 
 def server_prefix(settings: Settings) -> str:
@@ -52,7 +44,8 @@ class Runtime:
         l2 = RedisCache(settings.redis) if settings.redis else None
         self.cache = TieredCache(TTLCache(), l2, settings.cache_ttls["l1"],
                                  settings.cache_ttls["l2"])
-        self.feed = MarketFeed(price_source(settings))
+        m = settings.market
+        self.feed = MarketFeed(price_source(m.source, m.seed, m.symbols, m.csv_dir))
         self.specs = build_agents(settings.config, self.feed.symbols)
         self.breakers = CircuitBreakers.from_config(dict(settings.config))
         self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,

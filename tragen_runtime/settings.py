@@ -70,7 +70,7 @@ class Settings:
     environment: str
     bind: str
     max_agents: int
-    concurrent_analyses: int
+    concurrent_analyses: int | None  # None: not configured, no cap
     paper_only: bool
     market: MarketSettings
     broker: BrokerSettings
@@ -195,11 +195,13 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         bind=env.get("TRAGEN_BIND") or str((runtime.get("http") or {}).get("bind",
                                                                           "127.0.0.1:8000")),
         max_agents=int(production.get("max_agents", 5)),
-        concurrent_analyses=max(1, int(production.get("concurrent_analyses", 2))),
+        concurrent_analyses=int(production["concurrent_analyses"])
+        if production.get("concurrent_analyses") else None,
         paper_only=paper_only,
         market=MarketSettings(
             source=source, seed=int(market.get("seed", 42)),
-            symbols=tuple(market.get("symbols") or DEFAULT_SYMBOLS),
+            symbols=tuple(market.get("symbols")
+                          or (() if source == "csv" else DEFAULT_SYMBOLS)),
             tick_interval=tick if tick > 0 and math.isfinite(tick) else 1.0,
             csv_dir=market.get("csv_dir")),
         broker=BrokerSettings(fee_rate=float(broker.get("fee_rate", 0.001)),

@@ -222,3 +222,39 @@ def test_redis_down_degrades_but_stays_ready(tmp_path: Path, postgres: Postgres)
         behind.stop()
     check = run_cli(["check"], env, tmp_path)
     assert check.returncode == 1 and "redis unreachable" in check.stderr
+
+
+def test_cluster_reads_from_replica_within_lag(postgres: Postgres) -> None:
+    """postgresql_cluster: writes to the primary, reads from a replica whose lag is in bound.
+
+    The "replica" here is the same server under another address form (not in recovery, so
+    its lag is 0); a replica that cannot be reached gets no reads.
+    """
+    from tragen_runtime.settings import settings_from_config
+    from tragen_runtime.storage.db import open_database
+    from tragen_runtime.storage.migrations import migrate
+
+    dbname = postgres.create_database()
+    settings = settings_from_config({
+        "database": {"type": "postgresql_cluster", "primary": postgres.host,
+                     "replicas": [f"{postgres.host}:{postgres.port}", "127.0.9.3:1"],
+                     "read_write_split": True, "max_connections": 20, "connection_pool": True},
+        "runtime": {"database": {"port": postgres.port, "user": postgres.user,
+                                 "replica_max_lag_seconds": 2}},
+    }, env={})
+    settings = type(settings)(**{**settings.__dict__, "database": type(settings.database)(
+        **{**settings.database.__dict__, "database": dbname})})
+    db = open_database(settings.database, workers=2)
+    try:
+        migrate(db)
+        report = db.refresh_replicas()
+        good, bad = f"{postgres.host}:{postgres.port}", "127.0.9.3:1"
+        assert report[good]["used_for_reads"] is True and report[good]["lag_seconds"] == 0
+        assert report[bad]["used_for_reads"] is False
+        with db.write() as tx:
+            tx.execute("INSERT INTO workers (worker_id, host, pid, release_id, started_at, "
+                       "heartbeat_at) VALUES ('w', 'h', 1, 'r', 0, 0)")
+        with db.read() as tx:
+            assert tx.execute("SELECT COUNT(*) FROM workers")[0][0] == 1
+    finally:
+        db.close()

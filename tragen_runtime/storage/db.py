@@ -196,15 +196,16 @@ class PostgresDatabase:
             if settings.read_write_split else {}
         self._replica_ok: dict[str, bool] = {h: False for h in self._replicas}
         self._rr = 0
+        self._next_refresh = 0.0
         for p in (self._primary, *self._replicas.values()):
             p.open(wait=False)
 
     @contextmanager
-    def _tx(self, pool: Any) -> Iterator[_PgTx]:
+    def _tx(self, pool: Any, timeout: float = 5.0) -> Iterator[_PgTx]:
         import psycopg
 
         try:
-            with pool.connection() as conn, conn.transaction():
+            with pool.connection(timeout=timeout) as conn, conn.transaction():
                 yield _PgTx(conn)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"PostgreSQL: {exc}") from exc
@@ -230,9 +231,12 @@ class PostgresDatabase:
     def refresh_replicas(self) -> dict[str, Any]:
         """Measure each replica's replay lag; lagging or unreachable replicas get no reads."""
         report: dict[str, Any] = {}
+        if time.monotonic() < self._next_refresh:
+            return report
+        self._next_refresh = time.monotonic() + 5.0
         for host, pool in self._replicas.items():
             try:
-                with self._tx(pool) as tx:
+                with self._tx(pool, timeout=0.5) as tx:
                     rows = tx.execute(
                         "SELECT pg_is_in_recovery(), COALESCE(EXTRACT(EPOCH FROM "
                         "(now() - pg_last_xact_replay_timestamp())), 0)")
@@ -252,7 +256,7 @@ class PostgresDatabase:
 
     def close(self) -> None:
         for p in (self._primary, *self._replicas.values()):
-            p.close(timeout=2)
+            p.close(timeout=1)
 
 
 def open_database(settings: DatabaseSettings, workers: int = 1) -> Database:
