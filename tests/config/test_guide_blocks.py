@@ -121,3 +121,14 @@ def test_all_guide_sections_validate_together() -> None:
             for section, value in document.items():
                 merged.setdefault(section, value)
     assert validate_document(merged) == []
+
+
+@pytest.mark.parametrize("name", sorted(GUIDE_FIXTURES))
+def test_guide_block_validates_against_its_section_file(name: str) -> None:
+    """Each <section>.schema.json works on its own, as other tools would use it."""
+    from tragen_runtime.config.schemas import validator
+
+    for document in documents(name):
+        for section, value in document.items():
+            errors = list(validator(f"{section}.schema.json").iter_errors(value))
+            assert errors == [], f"{name}: {section}"

@@ -154,6 +154,12 @@ CASES: list[tuple[str, Any, str, str]] = [
     ("database.connection_pool", 0, "$.database.connection_pool", "greater than 0"),
     ("database.connection_pool", "50", "$.database.connection_pool", "or a boolean"),
     ("agent_pools.conservative", -3, "$.agent_pools.conservative", "count of agents"),
+    (
+        "agent_pools.strategy_pool",
+        {},
+        "$.agent_pools.strategy_pool",
+        "mappings go under strategy_pools or performance_pools",
+    ),
     # every min is at most its max
     (
         "agent_pools.strategy_pools.scalping.min_agents",
