@@ -66,7 +66,7 @@ class Inventory:
 def load_yaml(path: Path) -> Any:
     """One YAML file of an inventory; InventoryError with its line on a syntax error."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_InventoryLoader)  # noqa: S506
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_InventoryLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
