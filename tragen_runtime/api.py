@@ -177,7 +177,8 @@ def kpis(rt: Runtime, req: Request) -> Response:
         closed = totals["wins"] + totals["losses"]
         observed = {
             "throughput": {"trades_per_second": round(stats["trades"] / 60, 3),
-                           "analyses_per_minute_this_worker": rt.engine.status.analyses},
+                           "analyses_per_minute_this_worker":
+                               round(rt.engine.analyses_per_minute(), 1)},
             "profitability": {
                 "win_rate_percentage": round(100 * totals["wins"] / closed, 2) if closed else None,
                 "portfolio_profit_factor": round(totals["gross_profit"] / totals["gross_loss"], 4)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._synced = False
         self._schema_ok = False
+        self._rate_samples: deque[tuple[float, int]] = deque()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,22 +110,33 @@ class Engine:
         last_tick: int | None = None
         try:
             while not self._stop.is_set():
-                now = self.clock()
-                if now >= next_round:
-                    self.lease_round(now)
-                    next_round = now + self.settings.leases.renew_interval
-                tick = int(now // interval)
-                if tick != last_tick and self._schema_ok:
-                    self.run_tick(tick, now)
-                    last_tick = tick
-                wake = min(next_round, (tick + 1) * interval)
+                try:
+                    now = self.clock()
+                    if now >= next_round:
+                        self.lease_round(now)
+                        next_round = now + self.settings.leases.renew_interval
+                    tick = int(now // interval)
+                    if tick != last_tick and self._schema_ok:
+                        self.run_tick(tick, now)
+                        last_tick = tick
+                    wake = min(next_round, (tick + 1) * interval)
+                except Exception as exc:  # keep running; the reason is visible in /readyz
+                    log.exception("agent engine error; retrying in 1s")
+                    self.status.problems = (f"agent engine error: {type(exc).__name__}: {exc}",)
+                    self.status.scheduled = False
+                    next_round = 0.0
+                    wake = self.clock() + 1.0
                 self._stop.wait(max(0.0, wake - self.clock()))
-        except Exception:  # keep the reason visible in /readyz instead of dying silently
-            log.exception("agent engine stopped on an unexpected error")
-            self.status.problems = ("agent engine crashed: see the worker log",)
-            self.status.scheduled = False
         finally:
             self._release_all()
+
+    def analyses_per_minute(self) -> float:
+        """Analyses per minute of this worker over the last minute (from lease rounds)."""
+        samples = self._rate_samples
+        if len(samples) < 2:
+            return 0.0
+        (t0, a0), (t1, a1) = samples[0], samples[-1]
+        return (a1 - a0) / (t1 - t0) * 60 if t1 > t0 else 0.0
 
     def _release_all(self) -> None:
         """Checkpoint (state is persisted with every trade) and give every lease back."""
@@ -159,6 +172,9 @@ class Engine:
                 agents[agent_id].halted = halted
             self.agents = agents
             self._log_changes(result.gained, result.lost, result.released)
+            self._rate_samples.append((time.monotonic(), self.status.analyses))
+            while self._rate_samples and self._rate_samples[0][0] < time.monotonic() - 60:
+                self._rate_samples.popleft()
             self.status.live_workers = result.live_workers
             self.status.fair_share = result.fair_share
             self.db.refresh_replicas()
