@@ -108,6 +108,8 @@ class Runtime:
         checks["agents"] = {"running_here": len(self.engine.agents),
                             "configured": len(self.specs), "live_workers": status.live_workers,
                             "fair_share": status.fair_share, "tick": status.tick}
+        if self.settings.notes:
+            checks["notes"] = list(self.settings.notes)
         cache = self.cache.status()
         checks["cache"] = cache
         if cache.get("l2") == "degraded":

@@ -179,15 +179,15 @@ class PostgresDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, settings: DatabaseSettings, pool_size: int) -> None:
+    def __init__(self, settings: DatabaseSettings, min_size: int, max_size: int) -> None:
         from psycopg_pool import ConnectionPool
 
         self.settings = settings
-        size = max(2, pool_size)
 
         def pool(host: str) -> Any:
-            return ConnectionPool(_conninfo(settings, host), min_size=1, max_size=size,
-                                  timeout=5, max_lifetime=3600, open=False,
+            return ConnectionPool(_conninfo(settings, host), min_size=min_size,
+                                  max_size=max_size, timeout=5,
+                                  max_lifetime=settings.pool_lifetime, open=False,
                                   name=f"tragen-{host}")
 
         assert settings.host is not None
@@ -259,12 +259,21 @@ class PostgresDatabase:
             p.close(timeout=1)
 
 
+def pool_sizes(settings: DatabaseSettings, workers: int) -> tuple[int, int]:
+    """(min, max) connections of one worker's pool: the configured budget
+    (api.connection_pools.database, else database.connection_pool, else max_connections - 10
+    reserved) shared by all workers of all app servers (`servers.app_servers`), 2..20 each."""
+    share = max(1, workers) * max(1, settings.app_servers)
+    largest = max(2, min(20, settings.pool_budget // share))
+    smallest = max(1, min(largest, -(-settings.pool_min_total // share)))
+    return smallest, largest
+
+
 def open_database(settings: DatabaseSettings, workers: int = 1) -> Database:
-    """The database of the settings; PostgreSQL pools get max_connections / workers each."""
+    """The database of the settings (PostgreSQL pools open in the background)."""
     if settings.kind == "sqlite":
         return SqliteDatabase(settings.path)
-    per_worker = max(2, min(20, settings.max_connections // max(1, workers)))
-    return PostgresDatabase(settings, per_worker)
+    return PostgresDatabase(settings, *pool_sizes(settings, workers))
 
 
 def retrying(attempts: int, delay: float, fn: Any) -> Any:
