@@ -71,7 +71,7 @@ def _check(settings: Settings) -> int:
                             "from L1 and the database")
         cache.close()
     for note in settings.notes:
-        problems.append(note)
+        print(f"tragen-runtime check: warning: {note}", file=sys.stderr)
     print(json.dumps(report))
     for problem in problems:
         print(f"tragen-runtime check: {problem}", file=sys.stderr)
