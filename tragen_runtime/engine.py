@@ -162,7 +162,8 @@ class Engine:
                 repo.sync_agents(self.db, list(self.specs.values()), now)
                 self._synced = True
             rss, cpu = metrics.sample_system(".", self.db.pool_stats().get("connections", 0))
-            result = self.leases.run_round(now, set(self.specs), rss=rss, cpu=cpu)
+            result = self.leases.run_round(now, set(self.specs), rss=rss, cpu=cpu,
+                                           share_factor=self.breakers.agent_share_factor())
             agents = {k: v for k, v in self.agents.items() if k in result.owned}
             if result.gained:
                 for agent_id, (account, halted) in repo.load_accounts(
@@ -213,6 +214,9 @@ class Engine:
         day = datetime.fromtimestamp(now, UTC).date().isoformat()
         results: dict[str, Any] = {}
         counts: dict[str, int] = {}
+        reduction = self.breakers.take_position_reduction()
+        if reduction:
+            self._reduce_positions(reduction, snapshot, tick, now, day)
         for agent in list(self.agents.values()):
             ind = snapshot.get(agent.spec.symbol)
             if ind is None or self._stop.is_set():
@@ -231,6 +235,18 @@ class Engine:
         results.update({f"indicators:{s}": i.as_dict() for s, i in snapshot.items()})
         self.cache.publish(results, l2_ttl=max(5.0, 3 * self.settings.market.tick_interval))
         metrics.TICK_SECONDS.observe(time.perf_counter() - started)
+
+    def _reduce_positions(self, fraction: float, snapshot: Mapping[str, Indicators], tick: int,
+                          now: float, day: str) -> None:
+        """reduce_positions breaker: sell `fraction` of every position this worker holds."""
+        log.warning("circuit breaker: reducing every position by %.0f%%", fraction * 100)
+        for agent in list(self.agents.values()):
+            pos = agent.account.positions.get(agent.spec.symbol)
+            ind = snapshot.get(agent.spec.symbol)
+            qty = int(pos.qty * fraction * 10_000) / 10_000 if pos else 0.0
+            if ind is not None and qty > 0:
+                self._execute(agent, "sell", qty, ind.price, tick, now, day,
+                              "circuit breaker: reduce positions")
 
     @staticmethod
     def _analyse(agent: RunningAgent, ind: Indicators) -> Signal:
@@ -259,13 +275,19 @@ class Engine:
                                  signal.strength, signal.stop_distance, self.broker.fee_rate)
             if qty <= 0:
                 return
-        started = time.perf_counter()
         side: Side = "sell" if signal.action == "sell" else "buy"
-        fill = account.realize(self.broker.fill(spec.symbol, side, qty, ind.price))
+        self._execute(agent, side, qty, ind.price, tick, now, day, signal.reason)
+
+    def _execute(self, agent: RunningAgent, side: Side, qty: float, price: float, tick: int,
+                 now: float, day: str, reason: str) -> None:
+        """Fill, commit (fenced, one transaction), and only then change memory."""
+        spec, account = agent.spec, agent.account
+        started = time.perf_counter()
+        fill = account.realize(self.broker.fill(spec.symbol, side, qty, price))
         after = account.apply(fill, day)
         try:
             committed = repo.record_trade(self.db, spec.agent_id, self.leases.worker_id, fill,
-                                          after, tick, signal.reason, now)
+                                          after, tick, reason, now)
         except DatabaseUnavailable as exc:
             log.warning("trade of %s not committed (%s); retried on a later signal",
                         spec.agent_id, exc)

@@ -32,6 +32,8 @@ class BreakerState:
     value: float = 0.0
     tripped_at: float | None = None
     cooldown: float = 0.0
+    factor: float = 1.0  # reduction_factor of reduce_positions / scale_down_agents
+    acted: bool = False  # a one-off action (reducing positions) was taken for this trip
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "threshold": self.threshold, "action": self.action,
@@ -58,9 +60,10 @@ class CircuitBreakers:
             cooldown=float(total.get("cooldown", 3600)))
         breakers["auto_halt"] = BreakerState(
             "auto_halt", float(emergency.get("auto_halt_threshold", 0.10)), "halt_new_trades")
+        spike = (cb.get("portfolio_breakers") or {}).get("correlation_spike") or {}
         breakers["position_reduction"] = BreakerState(
             "position_reduction", float(emergency.get("position_reduction_threshold", 0.05)),
-            "reduce_positions")
+            "reduce_positions", factor=float(spike.get("reduction_factor", 0.5)))
         system = cb.get("system_breakers") or {}
         api = system.get("api_failure_rate") or {}
         breakers["api_failure_rate"] = BreakerState(
@@ -69,7 +72,8 @@ class CircuitBreakers:
         mem = system.get("memory_usage") or {}
         breakers["memory_usage"] = BreakerState(
             "memory_usage", float(mem.get("threshold", 0.9)),
-            str(mem.get("action", "scale_down_agents")))
+            str(mem.get("action", "scale_down_agents")),
+            factor=float(mem.get("reduction_factor", 0.8)))
         return cls(breakers, float(emergency.get("agent_shutdown_threshold", 0.03)))
 
     def evaluate(self, values: dict[str, float], now: float | None = None) -> None:
@@ -86,10 +90,29 @@ class CircuitBreakers:
                 state.tripped_at = state.tripped_at or now
             elif state.tripped_at is not None and now - state.tripped_at >= state.cooldown:
                 state.tripped_at = None
+                state.acted = False
 
     def allows_new_positions(self) -> bool:
         return not any(b.tripped_at is not None and b.action in
                        ("halt_new_trades", "reduce_positions") for b in self.breakers.values())
+
+    def _tripped(self, action: str) -> list[BreakerState]:
+        return [b for b in self.breakers.values()
+                if b.tripped_at is not None and b.action == action]
+
+    def take_position_reduction(self) -> float | None:
+        """Fraction of every position to sell now, once per trip of a reduce_positions
+        breaker (None when there is nothing to do)."""
+        for breaker in self._tripped("reduce_positions"):
+            if not breaker.acted:
+                breaker.acted = True
+                return min(1.0, max(0.0, breaker.factor))
+        return None
+
+    def agent_share_factor(self) -> float:
+        """Share of its fair number of agents a worker should run (scale_down_agents)."""
+        factors = [b.factor for b in self._tripped("scale_down_agents")]
+        return min(factors) if factors else 1.0
 
     def agent_must_stop(self, agent_loss_fraction: float) -> bool:
         return agent_loss_fraction >= self.agent_shutdown_threshold

@@ -62,3 +62,14 @@ def test_circuit_breakers_trip_and_reset_after_cooldown() -> None:
     cb.evaluate({"portfolio_loss": 0.0}, now=111)
     assert cb.allows_new_positions()
     assert cb.agent_must_stop(0.031) and not cb.agent_must_stop(0.01)
+
+
+def test_reduce_positions_once_per_trip_and_scale_down_share() -> None:
+    cb = CircuitBreakers.from_config({"circuit_breakers": {"system_breakers": {
+        "memory_usage": {"threshold": 0.9, "action": "scale_down_agents",
+                         "reduction_factor": 0.8}}}})
+    assert cb.take_position_reduction() is None and cb.agent_share_factor() == 1.0
+    cb.evaluate({"portfolio_loss": 0.06, "memory_usage": 0.95}, now=0)
+    assert cb.take_position_reduction() == 0.5
+    assert cb.take_position_reduction() is None
+    assert cb.agent_share_factor() == 0.8

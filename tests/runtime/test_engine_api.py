@@ -110,3 +110,20 @@ def test_api_routes_auth_and_drain(tmp_path: Path) -> None:
         assert _call(app, "GET", "/api/v1/portfolio")[0] == 200  # still serving while draining
     finally:
         rt.shutdown(timeout=5)
+
+
+def test_position_reduction_breaker_sells_part_of_every_position(runtime: Runtime) -> None:
+    held: dict[str, float] = {}
+    tick = 30_000
+    while not held and tick < 33_000:  # trade until some agent holds a position
+        _drive(runtime, range(tick, tick + 20), start=1_800_000_000.0 + tick)
+        tick += 20
+        held = {a: r.account.positions[r.spec.symbol].qty
+                for a, r in runtime.engine.agents.items() if r.spec.symbol in r.account.positions}
+    assert held, "the scenario needs open positions"
+    runtime.breakers.evaluate({"portfolio_loss": 0.06})
+    runtime.engine.run_tick(tick, 1_800_000_000.0 + tick)
+    for agent_id, qty in held.items():
+        pos = runtime.engine.agents[agent_id].account.positions.get(
+            runtime.engine.agents[agent_id].spec.symbol)
+        assert pos is None or pos.qty <= qty * 0.5 + 1e-4

@@ -57,8 +57,9 @@ class LeaseManager:
         return max(1, int(rows[0][0]))
 
     def run_round(self, now: float, wanted: set[str], can_claim: bool = True,
-                  rss: int = 0, cpu: float = 0.0) -> RoundResult:
-        """One scheduling round: heartbeat, renew, rebalance, claim. `wanted` = known ids."""
+                  rss: int = 0, cpu: float = 0.0, share_factor: float = 1.0) -> RoundResult:
+        """One scheduling round: heartbeat, renew, rebalance, claim. `wanted` = known ids;
+        `share_factor` < 1 runs fewer agents here (the scale_down_agents breaker)."""
         live = self.heartbeat(now, len(self.owned), rss, cpu)
         expires = now + self.ttl
         with self.db.write() as tx:
@@ -70,6 +71,8 @@ class LeaseManager:
         mine = renewed & wanted
         foreign = renewed - wanted  # agents this release does not know: give them back
         share = fair_share(total, live, self.slack)
+        if share_factor < 1.0:
+            share = int(share * max(0.0, share_factor))
         excess = sorted(mine)[share:] if len(mine) > share else []
         released = set(excess) | foreign
         if released:
