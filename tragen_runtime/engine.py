@@ -214,6 +214,7 @@ class Engine:
         day = datetime.fromtimestamp(now, UTC).date().isoformat()
         results: dict[str, Any] = {}
         counts: dict[str, int] = {}
+        share_analyses = "analysis_results" in self.settings.l2_data and self.cache.l2 is not None
         reduction = self.breakers.take_position_reduction()
         if reduction:
             self._reduce_positions(reduction, snapshot, tick, now, day)
@@ -225,14 +226,18 @@ class Engine:
             counts[agent.spec.style] = counts.get(agent.spec.style, 0) + 1
             agent.last_action, agent.last_reason, agent.last_tick = (signal.action,
                                                                      signal.reason, tick)
-            results[f"analysis:{agent.spec.agent_id}"] = {
-                "tick": tick, "action": signal.action, "reason": signal.reason}
+            if share_analyses:
+                results[f"analysis:{agent.spec.agent_id}"] = {
+                    "tick": tick, "action": signal.action, "reason": signal.reason}
             if signal.action != "hold":
                 self._maybe_trade(agent, ind, signal, tick, now, day)
         for style, n in counts.items():
             metrics.ANALYSES.labels(style).inc(n)
             self.status.analyses += n
-        results.update({f"indicators:{s}": i.as_dict() for s, i in snapshot.items()})
+        if "indicators" in self.settings.l2_data:
+            results.update({f"indicators:{s}": i.as_dict() for s, i in snapshot.items()})
+        if "current_prices" in self.settings.l2_data:
+            results.update({f"price:{s}": i.price for s, i in snapshot.items()})
         self.cache.publish(results, l2_ttl=max(5.0, 3 * self.settings.market.tick_interval))
         metrics.TICK_SECONDS.observe(time.perf_counter() - started)
 

@@ -42,7 +42,7 @@ class Runtime:
         self.worker_id = f"{self.prefix}{self.pid}-{secrets.token_hex(3)}"
         self.db = open_database(settings.database, workers)
         l2 = RedisCache(settings.redis) if settings.redis else None
-        self.cache = TieredCache(TTLCache(), l2, settings.cache_ttls["l1"],
+        self.cache = TieredCache(TTLCache(settings.l1_entries), l2, settings.cache_ttls["l1"],
                                  settings.cache_ttls["l2"])
         m = settings.market
         self.feed = MarketFeed(price_source(m.source, m.seed, m.symbols, m.csv_dir))

@@ -82,6 +82,8 @@ class Settings:
     leases: LeaseSettings
     redis: RedisSettings | None
     cache_ttls: Mapping[str, float]
+    l1_entries: int
+    l2_data: frozenset[str]  # what the engine shares through Redis
     config_digest: str
     config: Mapping[str, Any] = field(repr=False)
     admin_token: str | None = field(default=None, repr=False)
@@ -161,6 +163,24 @@ def _cache_ttls(config: Mapping[str, Any]) -> dict[str, float]:
     return ttls
 
 
+def _l1_entries(config: Mapping[str, Any]) -> int:
+    """L1 capacity in entries: caching.l1_cache.size at ~4 KB per entry (1,000..1,000,000)."""
+    from tragen_runtime.sizing import parse_size
+
+    size = ((config.get("caching") or {}).get("l1_cache") or {}).get("size")
+    if not size:
+        return 10_000
+    return max(1_000, min(1_000_000, parse_size(str(size)) // 4096))
+
+
+def _l2_data(config: Mapping[str, Any]) -> frozenset[str]:
+    """Kinds of data to share through the redis level (its `data` list; default all)."""
+    for level in (config.get("caching") or {}).values():
+        if isinstance(level, dict) and level.get("type") == "redis" and level.get("data"):
+            return frozenset(str(d) for d in level["data"])
+    return frozenset({"indicators", "analysis_results", "current_prices"})
+
+
 def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     """Typed settings; raises ConfigError listing every runtime-level problem."""
     env = os.environ if env is None else env
@@ -223,6 +243,8 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         leases=LeaseSettings(ttl=ttl, renew_interval=renew),
         redis=redis,
         cache_ttls=_cache_ttls(config),
+        l1_entries=_l1_entries(config),
+        l2_data=_l2_data(config),
         config_digest=config_digest(config),
         config=config,
         admin_token=env.get("TRAGEN_ADMIN_TOKEN") or None,
