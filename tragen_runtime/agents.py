@@ -36,6 +36,17 @@ class AgentSpec:
     risk_tolerance: int
     max_trades_per_day: int
     symbol: str
+    pool_rank: int = 1  # 1-based place in its pool
+    pool_min: int = 0  # ranks above this only work while the pool's scale metric asks
+    scale_metric: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    name: str
+    base: int  # agents always working
+    extra: int  # standby agents an auto-scaling pool may add (up to its max_agents)
+    scale_metric: str | None
 
 
 def _templates(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -61,18 +72,31 @@ def _template_for_pool(pool: str, templates: Mapping[str, Mapping[str, Any]]) ->
     raise AssertionError("unreachable: every style has a default template")
 
 
-def _pool_counts(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+def _pool_plans(config: Mapping[str, Any]) -> list[PoolPlan]:
     pools = config.get("agent_pools") or {}
-    counts: list[tuple[str, int]] = []
+    plans: list[PoolPlan] = []
     for name, value in pools.items():
         if name == "performance_pools":
             continue  # allocation of capital between performers, not agent groups
         if name == "strategy_pools":
             for pool, spec in (value or {}).items():
-                counts.append((str(pool), int(spec.get("min_agents", spec.get("max_agents", 1)))))
+                low = int(spec.get("min_agents", spec.get("max_agents", 1)))
+                high = int(spec.get("max_agents", low))
+                auto = bool(spec.get("auto_scale", False))
+                plans.append(PoolPlan(str(pool), low, max(0, high - low) if auto else 0,
+                                      str(spec.get("scale_metric") or "") or None
+                                      if auto else None))
         elif isinstance(value, int) and not isinstance(value, bool):
-            counts.append((str(name), value))
-    return counts
+            plans.append(PoolPlan(str(name), value, 0, None))
+    return plans
+
+
+def _extras(plans: list[PoolPlan], room: int) -> dict[str, int]:
+    """Standby agents per pool: all wanted if there is room, else shared in proportion."""
+    wanted = sum(p.extra for p in plans)
+    if wanted <= max(0, room):
+        return {p.name: p.extra for p in plans}
+    return {p.name: p.extra * max(0, room) // wanted for p in plans}
 
 
 def max_agents(config: Mapping[str, Any]) -> int:
@@ -85,18 +109,28 @@ def build_agents(config: Mapping[str, Any], symbols: Sequence[str]) -> list[Agen
     """The configured agents in a stable order, capped at `max_agents`.
 
     Pools give counts per template; without pools, agents cycle through the templates up to
-    the cap. Each agent watches one symbol, spread round robin.
+    the cap. Strategy pools get `min_agents` each; an `auto_scale` pool also gets standby
+    agents up to its `max_agents` while the cap leaves room (shared in proportion), which
+    work only while the pool's `scale_metric` is high (see engine.pool_levels). Each agent
+    watches one symbol, spread round robin.
     """
     if not symbols:
         raise ValueError("no market symbols: set runtime.market.symbols")
     templates = _templates(config)
     cap = max_agents(config)
     plan: list[tuple[str, str]] = []
-    pools = _pool_counts(config)
+    pools = _pool_plans(config)
+    minimum: dict[str, int] = {}
+    metric: dict[str, str | None] = {}
     if pools:
-        for pool, count in pools:
-            template = _template_for_pool(pool, {**DEFAULT_TEMPLATES, **templates})
-            plan.extend((pool, template) for _ in range(count))
+        all_known = {**DEFAULT_TEMPLATES, **templates}
+        for p in pools:
+            plan.extend((p.name, _template_for_pool(p.name, all_known)) for _ in range(p.base))
+            minimum[p.name], metric[p.name] = p.base, p.scale_metric
+        extras = _extras(pools, cap - len(plan))
+        for p in pools:  # standby agents of auto-scaling pools after every pool's minimum
+            plan.extend((p.name, _template_for_pool(p.name, all_known))
+                        for _ in range(extras[p.name]))
     else:
         names = list(templates)
         plan = [(names[i % len(names)], names[i % len(names)]) for i in range(cap)]
@@ -117,5 +151,8 @@ def build_agents(config: Mapping[str, Any], symbols: Sequence[str]) -> list[Agen
             risk_tolerance=int(personality.get("risk_tolerance", 3)),
             max_trades_per_day=int(personality.get("max_trades_per_day", 5)),
             symbol=symbols[len(specs) % len(symbols)],
+            pool_rank=seen[pool],
+            pool_min=minimum.get(pool, seen[pool]),
+            scale_metric=metric.get(pool),
         ))
     return specs

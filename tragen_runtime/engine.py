@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +37,30 @@ from tragen_runtime.strategies import Signal, strategy_for
 log = logging.getLogger(__name__)
 
 
+VOLATILITY_FULL_SCALE = 0.004  # per-tick volatility at which a volatility pool runs fully
+TREND_FULL_SCALE = 0.01  # |SMA20/SMA50 - 1| at which a trend pool runs fully
+
+
+def pool_levels(snapshot: Mapping[str, Indicators]) -> dict[str, float]:
+    """Scale metrics in [0, 1] from the shared indicators (mean over symbols)."""
+    vols = [i.volatility for i in snapshot.values() if i.volatility is not None]
+    trends = [abs(i.sma_fast / i.sma_slow - 1.0) for i in snapshot.values()
+              if i.sma_fast is not None and i.sma_slow]
+    level = {"market_volatility": sum(vols) / len(vols) / VOLATILITY_FULL_SCALE if vols else 0.0,
+             "trend_strength": sum(trends) / len(trends) / TREND_FULL_SCALE if trends else 0.0}
+    return {k: min(1.0, max(0.0, v)) for k, v in level.items()}
+
+
+def active_ranks(specs: Iterable[AgentSpec], levels: Mapping[str, float]) -> dict[str, int]:
+    """Highest working rank per auto-scaling pool: min + level x standby agents."""
+    sizes: dict[str, tuple[int, int, str | None]] = {}
+    for spec in specs:
+        low, high, _ = sizes.get(spec.pool, (spec.pool_min, 0, spec.scale_metric))
+        sizes[spec.pool] = (low, max(high, spec.pool_rank), spec.scale_metric)
+    return {pool: low + round((high - low) * levels.get(metric or "", 1.0))
+            for pool, (low, high, metric) in sizes.items()}
+
+
 @dataclass(slots=True)
 class RunningAgent:
     spec: AgentSpec
@@ -54,6 +78,7 @@ class EngineStatus:
     problems: tuple[str, ...] = ()
     tick: int | None = None
     analyses: int = 0
+    standby: int = 0  # agents of auto-scaling pools idle at the last tick
     trades: int = 0
     live_workers: int = 0
     fair_share: int = 0
@@ -69,6 +94,7 @@ class Engine:
         self.cache = cache
         self.feed = feed
         self.specs = {s.agent_id: s for s in specs}
+        self._scalable = any(s.pool_rank > s.pool_min for s in specs)
         self.leases = leases
         self.breakers = breakers
         self.broker = PaperBroker(settings.broker.fee_rate, settings.broker.slippage_bps)
@@ -218,9 +244,15 @@ class Engine:
         reduction = self.breakers.take_position_reduction()
         if reduction:
             self._reduce_positions(reduction, snapshot, tick, now, day)
+        ranks = active_ranks(self.specs.values(), pool_levels(snapshot)) if self._scalable else {}
+        standby = 0
         for agent in list(self.agents.values()):
             ind = snapshot.get(agent.spec.symbol)
             if ind is None or self._stop.is_set():
+                continue
+            if (ranks and agent.spec.pool_rank > ranks[agent.spec.pool]
+                    and agent.spec.symbol not in agent.account.positions):
+                standby += 1  # an idle auto-scaling agent (one holding a position still exits)
                 continue
             signal = self._analyse(agent, ind)
             counts[agent.spec.style] = counts.get(agent.spec.style, 0) + 1
@@ -231,6 +263,7 @@ class Engine:
                     "tick": tick, "action": signal.action, "reason": signal.reason}
             if signal.action != "hold":
                 self._maybe_trade(agent, ind, signal, tick, now, day)
+        self.status.standby = standby
         for style, n in counts.items():
             metrics.ANALYSES.labels(style).inc(n)
             self.status.analyses += n

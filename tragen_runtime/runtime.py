@@ -107,7 +107,8 @@ class Runtime:
             reasons.append("agents not scheduled yet (first lease round pending)")
         checks["agents"] = {"running_here": len(self.engine.agents),
                             "configured": len(self.specs), "live_workers": status.live_workers,
-                            "fair_share": status.fair_share, "tick": status.tick}
+                            "fair_share": status.fair_share, "tick": status.tick,
+                            "standby_here": status.standby}
         if self.settings.notes:
             checks["notes"] = list(self.settings.notes)
         cache = self.cache.status()

@@ -82,3 +82,35 @@ def test_feed_shares_indicator_objects_between_agents() -> None:
     feed = MarketFeed(Simulator(symbols=("A",)))
     snap = feed.advance(500)
     assert snap["A"] is feed.snapshot()["A"]
+
+
+def test_auto_scaling_pools_get_standby_agents_up_to_the_cap() -> None:
+    config = {"production": {"max_agents": 1000},
+              "agent_pools": {"strategy_pools": {
+                  "conservative": {"min_agents": 100, "max_agents": 200, "auto_scale": False},
+                  "scalping": {"min_agents": 200, "max_agents": 500, "auto_scale": True,
+                               "scale_metric": "market_volatility"},
+                  "swing_trading": {"min_agents": 100, "max_agents": 300, "auto_scale": True,
+                                    "scale_metric": "trend_strength"}}}}
+    specs = build_agents(config, ["A"])
+    assert len(specs) == 900
+    assert Counter(s.pool for s in specs) == {"conservative": 100, "scalping": 500,
+                                               "swing_trading": 300}
+    config["production"]["max_agents"] = 650  # 250 of room for 500 standby: shared 3:2
+    assert Counter(s.pool for s in build_agents(config, ["A"])) == {
+        "conservative": 100, "scalping": 350, "swing_trading": 200}
+
+
+def test_standby_agents_work_with_the_scale_metric() -> None:
+    from tragen_runtime.engine import active_ranks
+
+    config = {"production": {"max_agents": 100}, "agent_pools": {"strategy_pools": {
+        "scalping": {"min_agents": 10, "max_agents": 50, "auto_scale": True,
+                     "scale_metric": "market_volatility"},
+        "conservative": {"min_agents": 5, "max_agents": 5}}}}
+    specs = build_agents(config, ["A"])
+    calm = active_ranks(specs, {"market_volatility": 0.0})
+    wild = active_ranks(specs, {"market_volatility": 1.0})
+    half = active_ranks(specs, {"market_volatility": 0.5})
+    assert calm == {"scalping": 10, "conservative": 5}
+    assert wild == {"scalping": 50, "conservative": 5} and half["scalping"] == 30
