@@ -61,9 +61,9 @@ def healthz(rt: Runtime, req: Request) -> Response:
 
 
 def readyz(rt: Runtime, req: Request) -> Response:
-    ready, body = rt.readiness()
-    body["in_flight"] = max(0, rt.lifecycle.in_flight - 1)  # not counting this probe
-    return json_response(200 if ready else 503, body)
+    # in_flight does not count this probe
+    ready, body = rt.readiness_json(max(0, rt.lifecycle.in_flight - 1))
+    return Response(200 if ready else 503, body)
 
 
 def version(rt: Runtime, req: Request) -> Response:

@@ -7,6 +7,7 @@ to checkpoint and release its leases; `shutdown()` waits for that and closes con
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -53,6 +54,7 @@ class Runtime:
         self.engine = Engine(settings, self.db, self.cache, self.feed, self.specs, self.leases,
                              self.breakers, api_failure_rate=self.lifecycle.failure_rate)
         self._ready_cache: tuple[float, bool, dict[str, Any]] | None = None
+        self._ready_json: tuple[float, bool, bytes] | None = None
 
     @classmethod
     def from_environment(cls) -> Runtime:
@@ -80,6 +82,19 @@ class Runtime:
         self.db.close()
         if self.cache.l2 is not None:
             self.cache.l2.close()
+
+    def readiness_json(self, in_flight: int) -> tuple[bool, bytes]:
+        """(ready, JSON body) for /readyz: the checks are cached for a second, and their
+        serialised form too, so a probe costs little; `in_flight` is spliced in fresh."""
+        now = time.monotonic()
+        cached = self._ready_json
+        if cached is None or now - cached[0] >= READY_CACHE_SECONDS \
+                or self.lifecycle.draining.is_set():
+            ready, body = self.readiness()
+            body.pop("in_flight", None)
+            cached = (now, ready, json.dumps(body, separators=(",", ":"), default=str).encode())
+            self._ready_json = None if self.lifecycle.draining.is_set() else cached
+        return cached[1], cached[2][:-1] + b',"in_flight":%d}' % in_flight
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, body) with every reason for not being ready; cached for a second."""

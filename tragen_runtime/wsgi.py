@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from tragen_runtime.runtime import Runtime
 
@@ -23,6 +24,7 @@ class Application:
         self._factory = factory
         self._runtime: Runtime | None = None
         self._lock = threading.Lock()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -36,6 +38,18 @@ class Application:
     @property
     def started(self) -> Runtime | None:
         return self._runtime
+
+    def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        from tragen_runtime import metrics
+
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # labelled children are cached: .labels() is slow per request
+            children = (metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+                        metrics.HTTP_LATENCY.labels(route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def __call__(self, environ: dict[str, Any],
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -59,8 +73,8 @@ class Application:
             metrics.IN_FLIGHT.dec()
         status = resp.status
         rt.lifecycle.end(status)
-        metrics.HTTP_REQUESTS.labels(environ.get("REQUEST_METHOD", ""), route, str(status)).inc()
-        metrics.HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+        self._observe(environ.get("REQUEST_METHOD", ""), route, status,
+                      time.perf_counter() - started)
         headers = [("Content-Type", resp.content_type),
                    ("Content-Length", str(len(resp.body))), *resp.headers]
         start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
@@ -73,8 +87,6 @@ _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
 
 
 def _request(environ: dict[str, Any]) -> Any:
-    from urllib.parse import parse_qs
-
     from tragen_runtime import api
 
     length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -84,7 +96,8 @@ def _request(environ: dict[str, Any]) -> Any:
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items()
                if k.startswith("HTTP_")}
     return api.Request(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/"),
-                       parse_qs(environ.get("QUERY_STRING", "")), headers, body)
+                       parse_qs(query) if (query := environ.get("QUERY_STRING")) else {},
+                       headers, body)
 
 
 application = Application()
