@@ -82,6 +82,7 @@ class EngineStatus:
     trades: int = 0
     live_workers: int = 0
     fair_share: int = 0
+    rss_bytes: int = 0
 
 
 class Engine:
@@ -188,6 +189,7 @@ class Engine:
                 repo.sync_agents(self.db, list(self.specs.values()), now)
                 self._synced = True
             rss, cpu = metrics.sample_system(".", self.db.pool_stats().get("connections", 0))
+            self.status.rss_bytes = rss
             result = self.leases.run_round(now, set(self.specs), rss=rss, cpu=cpu,
                                            share_factor=self.breakers.agent_share_factor())
             agents = {k: v for k, v in self.agents.items() if k in result.owned}

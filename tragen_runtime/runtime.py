@@ -20,6 +20,7 @@ from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
 from tragen_runtime.engine import Engine
 from tragen_runtime.lifecycle import Lifecycle
 from tragen_runtime.market import MarketFeed, price_source
+from tragen_runtime.memory import agent_memory_check, apply_gc_policy
 from tragen_runtime.risk import CircuitBreakers
 from tragen_runtime.settings import Settings, load_settings
 from tragen_runtime.storage.db import DatabaseUnavailable, open_database
@@ -63,6 +64,7 @@ class Runtime:
 
     def start(self) -> None:
         if not self.lifecycle.draining.is_set():
+            apply_gc_policy(self.settings.config)
             self.engine.start()
 
     def begin_drain(self) -> None:
@@ -126,6 +128,10 @@ class Runtime:
                             "standby_here": status.standby}
         if self.settings.notes:
             checks["notes"] = list(self.settings.notes)
+        memory = agent_memory_check(self.settings.config, status.rss_bytes,
+                                    len(self.engine.agents))
+        if memory is not None:
+            checks["memory"] = memory
         cache = self.cache.status()
         checks["cache"] = cache
         if cache.get("l2") == "degraded":
