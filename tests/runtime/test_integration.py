@@ -88,11 +88,18 @@ def _owners(conninfo: str) -> dict[str, str | None]:
 
 
 def _assert_books_consistent(conninfo: str) -> int:
-    """Every agent's account and positions equal what its committed trades imply."""
-    trades = _db(conninfo, "SELECT agent_id, symbol, side, qty, price, fee FROM trades")
-    agents = {r[0]: r[1:] for r in _db(conninfo, "SELECT agent_id, cash, trade_count FROM agents")}
-    positions = {(a, s): q for a, s, q in _db(conninfo,
-                                              "SELECT agent_id, symbol, qty FROM positions")}
+    """Every agent's account and positions equal what its committed trades imply.
+
+    Read in one REPEATABLE READ snapshot: the service may still be trading."""
+    with psycopg.connect(conninfo) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            trades = conn.execute(
+                "SELECT agent_id, symbol, side, qty, price, fee FROM trades").fetchall()
+            agents = {r[0]: r[1:] for r in conn.execute(
+                "SELECT agent_id, cash, trade_count FROM agents").fetchall()}
+            positions = {(a, s): q for a, s, q in conn.execute(
+                "SELECT agent_id, symbol, qty FROM positions").fetchall()}
     cash: dict[str, float] = {a: INITIAL_CASH for a in agents}
     count: dict[str, int] = dict.fromkeys(agents, 0)
     held: dict[tuple[str, str], float] = {}
