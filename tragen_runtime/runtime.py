@@ -132,6 +132,9 @@ class Runtime:
                                     len(self.engine.agents))
         if memory is not None:
             checks["memory"] = memory
+        l2 = self.cache.l2
+        if l2 is not None and l2.available:
+            l2.ping()  # at most once per READY_CACHE_SECONDS; skipped during the back-off
         cache = self.cache.status()
         checks["cache"] = cache
         if cache.get("l2") == "degraded":

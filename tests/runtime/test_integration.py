@@ -223,7 +223,7 @@ def test_redis_down_degrades_but_stays_ready(tmp_path: Path, postgres: Postgres)
         assert behind.get("/healthz")[0] == 200
         assert run_cli(["migrate"], env, tmp_path).returncode == 0
         body = behind.wait_ready()
-        assert body["checks"]["cache"]["l2"] == "degraded"
+        assert body["checks"]["cache"]["l2"] == "degraded", body
         assert behind.get("/api/v1/portfolio")[0] == 200
     finally:
         behind.stop()
