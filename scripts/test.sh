@@ -24,7 +24,9 @@ run_lint() {
 run_pytest() {
   say "pytest"
   local rc=0
-  pytest "$@" || rc=$?
+  # tests/stage needs a deployed medium stage: molecule/medium converges one and runs them as
+  # its verify step, so the suite deploys medium once. Run them alone with: pytest tests/stage
+  pytest --ignore=tests/stage "$@" || rc=$?
   # Exit 5 means nothing was collected: that is a broken suite, not a pass.
   [ "$rc" -eq 0 ] || die "pytest failed (exit $rc)"
 }
