@@ -26,7 +26,8 @@ run_pytest() {
   local rc=0
   # tests/stage needs a deployed medium stage: molecule/medium converges one and runs them as
   # its verify step, so the suite deploys medium once. Run them alone with: pytest tests/stage
-  pytest --ignore=tests/stage "$@" || rc=$?
+  if [ $# -eq 0 ]; then set -- --ignore=tests/stage; fi
+  pytest "$@" || rc=$?
   # Exit 5 means nothing was collected: that is a broken suite, not a pass.
   [ "$rc" -eq 0 ] || die "pytest failed (exit $rc)"
 }
