@@ -75,20 +75,13 @@ def version(rt: Runtime, req: Request) -> Response:
 def metrics_endpoint(rt: Runtime, req: Request) -> Response:
     collector = metrics.AgentCollector(
         lambda: repo.agent_metrics_rows(rt.db, rt.prefix, time.time()),
-        lambda: _worker_figures(rt))
+        lambda: repo.worker_figures(rt.db, rt.prefix))
     for level, count in rt.cache.hits.items():
         if count:
             metrics.CACHE_REQUESTS.labels(level).inc(count)
             rt.cache.hits[level] = 0
     body, content_type = metrics.render([collector])
     return Response(200, body, content_type)
-
-
-def _worker_figures(rt: Runtime) -> dict[str, tuple[int, float, int]]:
-    with rt.db.read() as tx:
-        rows = tx.execute("SELECT worker_id, rss_bytes, cpu_percent, agents FROM workers "
-                          "WHERE worker_id LIKE %s", (rt.prefix + "%",))
-    return {r[0]: (int(r[1]), float(r[2]), int(r[3])) for r in rows}
 
 
 def _cached(rt: Runtime, key: str, loader: Callable[[], Any]) -> Response:
@@ -210,6 +203,9 @@ def create_analysis(rt: Runtime, req: Request) -> Response:
     style = str(payload.get("style", "swing_trader"))
     if style not in STYLES:
         raise HttpError(400, f"style must be one of {STYLES}")
+    agent_id = payload.get("agent_id")
+    if agent_id is not None and not isinstance(agent_id, str):
+        raise HttpError(400, "agent_id must be a string")
     analysis_id = str(payload.get("request_id") or uuid.uuid4())
     if len(analysis_id) > 100:
         raise HttpError(400, "request_id is at most 100 characters")
@@ -219,7 +215,7 @@ def create_analysis(rt: Runtime, req: Request) -> Response:
     else:
         signal = strategy_for(style)(ind, 0.0, 0.0)
         action, reason, price = signal.action, signal.reason, ind.price
-    created = repo.record_analysis(rt.db, analysis_id, payload.get("agent_id"), symbol, style,
+    created = repo.record_analysis(rt.db, analysis_id, agent_id, symbol, style,
                                    action, reason, price, rt.worker_id, time.time())
     return json_response(202, {"id": analysis_id, "created": created, "symbol": symbol,
                                "style": style, "action": action, "reason": reason})

@@ -95,6 +95,7 @@ def test_api_routes_auth_and_drain(tmp_path: Path) -> None:
         assert status == 200 and body["halted"] is True
         assert "admin-secret" not in json.dumps(body)
         assert _call(app, "POST", "/api/v1/analyses", {"symbol": "ZZZ"})[0] == 400
+        assert _call(app, "POST", "/api/v1/analyses", {"agent_id": 7})[0] == 400
         status, first = _call(app, "POST", "/api/v1/analyses",
                               {"symbol": "MSFT", "request_id": "abc"})
         assert status == 202 and first["created"] is True

@@ -80,3 +80,12 @@ def test_analysis_requests_are_idempotent(db: SqliteDatabase) -> None:
     args = ("id-1", None, "A", "scalper", "hold", "r", 1.0, "w", 1.0)
     assert repo.record_analysis(db, *args)
     assert not repo.record_analysis(db, *args)
+
+
+def test_like_prefix_is_literal(db: SqliteDatabase) -> None:
+    migrate(db)
+    with db.write() as tx:
+        for worker in ("a_b/1", "axb/2", "a_b/3"):
+            tx.execute("INSERT INTO workers (worker_id, host, pid, release_id, started_at, "
+                       "heartbeat_at) VALUES (%s, 'h', 1, 'r', 0, 0)", (worker,))
+    assert set(repo.worker_figures(db, "a_b/")) == {"a_b/1", "a_b/3"}

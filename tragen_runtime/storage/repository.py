@@ -220,4 +220,18 @@ def agent_metrics_rows(db: Database, owner_prefix: str, now: float) -> list[tupl
         return tx.execute(
             "SELECT a.agent_id, a.style, a.trade_count, a.wins, a.losses, a.gross_profit, "
             "a.gross_loss, l.owner FROM agents a JOIN leases l ON l.agent_id = a.agent_id "
-            "WHERE l.owner LIKE %s AND l.expires_at > %s", (owner_prefix + "%", now))
+            "WHERE l.owner LIKE %s ESCAPE '!' AND l.expires_at > %s",
+            (like_prefix(owner_prefix), now))
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching strings that start with `prefix` literally (escape '!')."""
+    return prefix.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+
+
+def worker_figures(db: Database, prefix: str) -> dict[str, tuple[int, float, int]]:
+    """(rss bytes, cpu percent, agents) of this server's workers, by worker id."""
+    with db.read() as tx:
+        rows = tx.execute("SELECT worker_id, rss_bytes, cpu_percent, agents FROM workers "
+                          "WHERE worker_id LIKE %s ESCAPE '!'", (like_prefix(prefix),))
+    return {r[0]: (int(r[1]), float(r[2]), int(r[3])) for r in rows}
