@@ -14,7 +14,7 @@ from typing import Any
 from tragen_runtime import metrics, package_version
 from tragen_runtime.runtime import Runtime
 from tragen_runtime.storage import repository as repo
-from tragen_runtime.storage.db import DatabaseUnavailable
+from tragen_runtime.storage.db import DatabaseUnavailable, is_database_error
 from tragen_runtime.strategies import STYLES, strategy_for
 
 MAX_BODY = 64 * 1024
@@ -269,6 +269,13 @@ def dispatch(rt: Runtime, req: Request) -> tuple[Response, str]:
             return json_response(exc.status, {"error": str(exc)}), template
         except DatabaseUnavailable as exc:
             return json_response(503, {"error": f"database unavailable: {exc}"}), template
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            return json_response(503, {"error": f"database error: {type(exc).__name__}: "
+                                                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+                                                "; if tables are missing run "
+                                                "`tragen-runtime migrate`"}), template
     if allowed:
         resp = json_response(405, {"error": f"method {req.method} not allowed",
                                    "allowed": allowed})

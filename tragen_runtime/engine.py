@@ -29,7 +29,7 @@ from tragen_runtime.market import MarketFeed
 from tragen_runtime.risk import CircuitBreakers, order_quantity
 from tragen_runtime.settings import Settings
 from tragen_runtime.storage import repository as repo
-from tragen_runtime.storage.db import Database, DatabaseUnavailable
+from tragen_runtime.storage.db import Database, DatabaseUnavailable, is_database_error
 from tragen_runtime.storage.leases import LeaseManager
 from tragen_runtime.storage.migrations import schema_problem
 from tragen_runtime.strategies import Signal, strategy_for
@@ -171,7 +171,9 @@ class Engine:
         metrics.AGENTS_OWNED.set(0)
         try:
             self.leases.release_all()
-        except DatabaseUnavailable as exc:
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
             log.warning("could not release leases (%s); they expire after %.0fs", exc,
                         self.settings.leases.ttl)
 

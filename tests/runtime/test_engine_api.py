@@ -128,3 +128,24 @@ def test_position_reduction_breaker_sells_part_of_every_position(runtime: Runtim
         pos = runtime.engine.agents[agent_id].account.positions.get(
             runtime.engine.agents[agent_id].spec.symbol)
         assert pos is None or pos.qty <= qty * 0.5 + 1e-4
+
+
+def test_unmigrated_or_unreachable_database_is_not_ready_and_503(tmp_path: Path) -> None:
+    rt = Runtime(_settings(tmp_path))  # no migrate
+    rt.engine.lease_round(1_800_000_000.0)
+    app = Application(lambda: rt)
+    try:
+        status, body = _call(app, "GET", "/readyz")
+        assert status == 503 and "tragen-runtime migrate" in " ".join(body["reasons"])
+        status, body = _call(app, "GET", "/api/v1/agents")
+        assert status == 503 and "migrate" in body["error"]
+    finally:
+        rt.shutdown(timeout=5)
+    settings = settings_from_config({"database": {"type": "sqlite",
+                                                  "path": str(tmp_path / "no" / "x.db")}}, env={})
+    gone = Runtime(settings)
+    try:
+        ready, body = gone.readiness()
+        assert not ready and any("database unreachable" in r for r in body["reasons"])
+    finally:
+        gone.shutdown(timeout=5)

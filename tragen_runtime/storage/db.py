@@ -26,6 +26,17 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or refused the statement."""
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """True for errors raised by the database drivers (SQLite or psycopg)."""
+    if isinstance(exc, sqlite3.Error | DatabaseUnavailable):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.Error)
+
+
 class Tx(Protocol):
     dialect: str
 
