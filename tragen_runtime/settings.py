@@ -84,6 +84,7 @@ class Settings:
     cache_ttls: Mapping[str, float]
     l1_entries: int
     l2_data: frozenset[str]  # what the engine shares through Redis
+    gzip_min_size: int | None  # api.compression: gzip answers from this size (None: off)
     config_digest: str
     config: Mapping[str, Any] = field(repr=False)
     admin_token: str | None = field(default=None, repr=False)
@@ -173,6 +174,13 @@ def _l1_entries(config: Mapping[str, Any]) -> int:
     return max(1_000, min(1_000_000, parse_size(str(size)) // 4096))
 
 
+def _gzip_min_size(config: Mapping[str, Any]) -> int | None:
+    compression = (config.get("api") or {}).get("compression") or {}
+    if not compression.get("enabled") or compression.get("algorithm", "gzip") != "gzip":
+        return None
+    return int(compression.get("min_size", 1024))
+
+
 def _l2_data(config: Mapping[str, Any]) -> frozenset[str]:
     """Kinds of data to share through the redis level (its `data` list; default all)."""
     for level in (config.get("caching") or {}).values():
@@ -245,6 +253,7 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         cache_ttls=_cache_ttls(config),
         l1_entries=_l1_entries(config),
         l2_data=_l2_data(config),
+        gzip_min_size=_gzip_min_size(config),
         config_digest=config_digest(config),
         config=config,
         admin_token=env.get("TRAGEN_ADMIN_TOKEN") or None,

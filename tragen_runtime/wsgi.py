@@ -6,6 +6,7 @@ calls `application.runtime()`), so importing this module starts nothing.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 import time
@@ -75,10 +76,17 @@ class Application:
         rt.lifecycle.end(status)
         self._observe(environ.get("REQUEST_METHOD", ""), route, status,
                       time.perf_counter() - started)
-        headers = [("Content-Type", resp.content_type),
-                   ("Content-Length", str(len(resp.body))), *resp.headers]
+        body = resp.body
+        headers = [("Content-Type", resp.content_type), *resp.headers]
+        minimum = rt.settings.gzip_min_size
+        if minimum is not None and len(body) >= minimum:
+            headers.append(("Vary", "Accept-Encoding"))
+            if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+                body = gzip.compress(body, compresslevel=5)
+                headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_REASONS.get(status, 'Status')}", headers)
-        return [resp.body]
+        return [body]
 
 
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",

@@ -149,3 +149,34 @@ def test_unmigrated_or_unreachable_database_is_not_ready_and_503(tmp_path: Path)
         assert not ready and any("database unreachable" in r for r in body["reasons"])
     finally:
         gone.shutdown(timeout=5)
+
+
+def test_gzip_per_api_compression(tmp_path: Path) -> None:
+    import gzip
+
+    settings = settings_from_config({
+        "production": {"max_agents": 30},
+        "database": {"type": "sqlite", "path": str(tmp_path / "g.db")},
+        "api": {"compression": {"enabled": True, "algorithm": "gzip", "min_size": 1024}}},
+        env={})
+    rt = Runtime(settings)
+    migrate(rt.db)
+    rt.engine.lease_round(1_800_000_000.0)
+    app = Application(lambda: rt)
+    try:
+        for accept, zipped in (("gzip, deflate", True), ("", False)):
+            environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/agents",
+                       "QUERY_STRING": "", "wsgi.input": io.BytesIO(b""),
+                       "HTTP_ACCEPT_ENCODING": accept}
+            got: list[Any] = []
+            raw = b"".join(app(environ, lambda s, h: got.append(dict(h))))
+            assert (got[0].get("Content-Encoding") == "gzip") is zipped
+            data = json.loads(gzip.decompress(raw) if zipped else raw)
+            assert len(data["agents"]) == 30 and int(got[0]["Content-Length"]) == len(raw)
+        small = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "QUERY_STRING": "",
+                 "wsgi.input": io.BytesIO(b""), "HTTP_ACCEPT_ENCODING": "gzip"}
+        got = []
+        app(small, lambda s, h: got.append(dict(h)))
+        assert "Content-Encoding" not in got[0]
+    finally:
+        rt.shutdown(timeout=5)
