@@ -169,7 +169,7 @@ def test_gzip_per_api_compression(tmp_path: Path) -> None:
                        "QUERY_STRING": "", "wsgi.input": io.BytesIO(b""),
                        "HTTP_ACCEPT_ENCODING": accept}
             got: list[Any] = []
-            raw = b"".join(app(environ, lambda s, h: got.append(dict(h))))
+            raw = b"".join(app(environ, lambda s, h, got=got: got.append(dict(h))))
             assert (got[0].get("Content-Encoding") == "gzip") is zipped
             data = json.loads(gzip.decompress(raw) if zipped else raw)
             assert len(data["agents"]) == 30 and int(got[0]["Content-Length"]) == len(raw)
