@@ -15,6 +15,8 @@ from typing import Any
 from tragen_runtime.configsource import ConfigError, config_digest, load_config
 from tragen_runtime.market import DEFAULT_SYMBOLS
 
+DEFAULT_SERVER_POOL = 20
+
 
 @dataclass(frozen=True)
 class MarketSettings:
@@ -55,10 +57,9 @@ class DatabaseSettings:
     read_write_split: bool = False
     max_connections: int = 10
     replica_max_lag: float = 5.0
-    pool_budget: int = 10  # connections all workers of all app servers may hold together
+    pool_budget: int = 20  # connections all workers of one app server may hold together
     pool_min_total: int = 1
     pool_lifetime: float = 3600.0
-    app_servers: int = 1
     password: str | None = field(default=None, repr=False)
 
 
@@ -105,14 +106,16 @@ def _database(config: Mapping[str, Any], runtime: Mapping[str, Any]) -> Database
         max_conn = 10
     api_pool = ((config.get("api") or {}).get("connection_pools") or {}).get("database") or {}
     pool = db.get("connection_pool")
-    budget = api_pool.get("max_connections") or (
-        pool if isinstance(pool, int) and not isinstance(pool, bool) else max(2, max_conn - 10))
-    servers = (config.get("servers") or {}).get("app_servers") or 1
+    # One app server holds at most `connection_pool` connections (20 when it is just true),
+    # the figure the PostgreSQL role budgets against max_connections.
+    budget = pool if isinstance(pool, int) and not isinstance(pool, bool) else DEFAULT_SERVER_POOL
+    if api_pool.get("max_connections"):
+        budget = min(budget, int(api_pool["max_connections"]))
     common: dict[str, Any] = {
         "kind": kind, "max_connections": max_conn, "pool_budget": int(budget),
         "pool_min_total": int(api_pool.get("min_connections", 1)),
         "pool_lifetime": float(api_pool.get("connection_lifetime", 3600)),
-        "app_servers": int(servers),
+
         "port": int(rdb.get("port", 5432)), "user": str(rdb.get("user", "tragen")),
         "replica_max_lag": float(rdb.get("replica_max_lag_seconds", 5.0)),
         "password": os.environ.get("TRAGEN_DATABASE_PASSWORD") or None,

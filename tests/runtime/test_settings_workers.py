@@ -61,17 +61,17 @@ def test_digest_is_canonical() -> None:
     assert config_digest({"a": 1}) != config_digest({"a": 2})
 
 
-def test_pool_sizes_share_the_budget_between_all_workers() -> None:
+def test_pool_sizes_share_the_server_budget_between_its_workers() -> None:
     from tragen_runtime.storage.db import pool_sizes
 
     medium = settings_from_config({
         "database": {"type": "postgresql", "host": "db", "connection_pool": 50},
         "api": {"connection_pools": {"database": {"min_connections": 10, "max_connections": 100,
                                                   "connection_lifetime": 3600}}}}, env={})
-    assert pool_sizes(medium.database, workers=4) == (3, 20)
+    assert pool_sizes(medium.database, workers=4) == (3, 12)
     enterprise = settings_from_config({
         "servers": {"app_servers": 8, "db_servers": 5, "cache_servers": 3},
         "database": {"type": "postgresql_cluster", "primary": "p", "replicas": ["r"],
                      "max_connections": 200, "connection_pool": True}}, env={})
     assert pool_sizes(enterprise.database, workers=8) == (1, 2)
-    assert 8 * 8 * 2 + 10 <= 200
+    assert 8 * pool_sizes(enterprise.database, workers=8)[1] <= 20  # the role's per-server pool

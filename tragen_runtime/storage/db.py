@@ -271,11 +271,11 @@ class PostgresDatabase:
 
 
 def pool_sizes(settings: DatabaseSettings, workers: int) -> tuple[int, int]:
-    """(min, max) connections of one worker's pool: the configured budget
-    (api.connection_pools.database, else database.connection_pool, else max_connections - 10
-    reserved) shared by all workers of all app servers (`servers.app_servers`), 2..20 each."""
-    share = max(1, workers) * max(1, settings.app_servers)
-    largest = max(2, min(20, settings.pool_budget // share))
+    """(min, max) connections of one worker's pool: the app server's budget
+    (database.connection_pool when a number, else 20; at most
+    api.connection_pools.database.max_connections) shared by its workers."""
+    share = max(1, workers)
+    largest = max(1, settings.pool_budget // share)
     smallest = max(1, min(largest, -(-settings.pool_min_total // share)))
     return smallest, largest
 
