@@ -25,6 +25,7 @@ from tragen_runtime.risk import CircuitBreakers
 from tragen_runtime.settings import Settings, load_settings
 from tragen_runtime.storage.db import DatabaseUnavailable, open_database
 from tragen_runtime.storage.leases import LeaseManager
+from tragen_runtime.storage.migrations import schema_problem
 
 log = logging.getLogger(__name__)
 READY_CACHE_SECONDS = 1.0
@@ -113,6 +114,10 @@ class Runtime:
         try:
             self.db.ping()
             checks["database"] = "ok"
+            problem = schema_problem(self.db)
+            if problem:
+                checks["database"] = "schema behind"
+                reasons.append(problem)
         except DatabaseUnavailable as exc:
             checks["database"] = "unreachable"
             reasons.append(f"database unreachable: {exc}")
@@ -120,7 +125,7 @@ class Runtime:
         reasons.extend(p for p in status.problems if p not in " ".join(reasons))
         if not self.engine.alive:
             reasons.append("agent engine not running")
-        elif not status.scheduled and not status.problems:
+        elif not status.scheduled and not status.problems and not reasons:
             reasons.append("agents not scheduled yet (first lease round pending)")
         checks["agents"] = {"running_here": len(self.engine.agents),
                             "configured": len(self.specs), "live_workers": status.live_workers,

@@ -217,8 +217,9 @@ def test_redis_down_degrades_but_stays_ready(tmp_path: Path, postgres: Postgres)
                       TRAGEN_DRAIN_SECONDS="0")
     behind = Gunicorn(env, tmp_path)
     try:  # schema not migrated yet: alive but not ready, and says what to do
-        status, body = wait_for(lambda: (r := behind.get("/readyz", 2)) and r[1].get("reasons")
-                                and r, 20, "a not-ready answer")
+        status, body = wait_for(lambda: (r := behind.get("/readyz", 2)) and "migrate" in
+                                " ".join(r[1].get("reasons", [])) and r, 20,
+                                "a not-ready answer naming the migration")
         assert status == 503 and "tragen-runtime migrate" in " ".join(body["reasons"])
         assert behind.get("/healthz")[0] == 200
         assert run_cli(["migrate"], env, tmp_path).returncode == 0
