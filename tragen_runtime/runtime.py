@@ -52,7 +52,8 @@ class Runtime:
         self.specs = build_agents(settings.config, self.feed.symbols)
         self.breakers = CircuitBreakers.from_config(dict(settings.config))
         self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,
-                                   settings.release_id, settings.leases.ttl)
+                                   settings.release_id, settings.leases.ttl,
+                                   min_live=max(1, workers))
         self.engine = Engine(settings, self.db, self.cache, self.feed, self.specs, self.leases,
                              self.breakers, api_failure_rate=self.lifecycle.failure_rate)
         self._ready_cache: tuple[float, bool, dict[str, Any]] | None = None

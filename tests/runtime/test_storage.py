@@ -89,3 +89,11 @@ def test_like_prefix_is_literal(db: SqliteDatabase) -> None:
             tx.execute("INSERT INTO workers (worker_id, host, pid, release_id, started_at, "
                        "heartbeat_at) VALUES (%s, 'h', 1, 'r', 0, 0)", (worker,))
     assert set(repo.worker_figures(db, "a_b/")) == {"a_b/1", "a_b/3"}
+
+
+def test_workers_starting_together_take_their_share_at_once(db: SqliteDatabase) -> None:
+    migrate(db)
+    specs = build_agents(CONFIG, ["A"])
+    repo.sync_agents(db, specs, 0.0)
+    first = LeaseManager(db, "h:1:x", "h", 1, "r1", ttl=10.0, min_live=2)
+    assert len(first.run_round(100.0, {s.agent_id for s in specs}).owned) == 21

@@ -39,6 +39,7 @@ class LeaseManager:
     release_id: str
     ttl: float
     slack: int = 1
+    min_live: int = 1  # this server's worker count: they all start at once, share from the start
     owned: set[str] = field(default_factory=set)
 
     def heartbeat(self, now: float, agents: int = 0, rss: int = 0, cpu: float = 0.0) -> int:
@@ -70,7 +71,7 @@ class LeaseManager:
         lost = self.owned - renewed
         mine = renewed & wanted
         foreign = renewed - wanted  # agents this release does not know: give them back
-        share = fair_share(total, live, self.slack)
+        share = fair_share(total, max(live, self.min_live), self.slack)
         if share_factor < 1.0:
             share = int(share * max(0.0, share_factor))
         excess = sorted(mine)[share:] if len(mine) > share else []
