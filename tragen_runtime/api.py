@@ -18,6 +18,7 @@ from tragen_runtime.storage.db import DatabaseUnavailable, is_database_error
 from tragen_runtime.strategies import STYLES, strategy_for
 
 MAX_BODY = 64 * 1024
+SYMBOL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 JSON = "application/json"
 
 
@@ -190,16 +191,19 @@ def circuit_breakers(rt: Runtime, req: Request) -> Response:
 
 
 def create_analysis(rt: Runtime, req: Request) -> Response:
-    """Record an analysis request (idempotent by `request_id`) and answer 202 with its id."""
+    """Record an analysis request (idempotent by `request_id`) and answer 202 with its id.
+
+    A well-formed symbol the market does not carry is recorded too (action "none"), so load
+    generators can write with any symbol; other fields of the body are ignored."""
     try:
         payload = json.loads(req.body or b"{}")
     except ValueError:
         raise HttpError(400, "body must be JSON such as {\"symbol\": \"AAPL\"}") from None
     if not isinstance(payload, dict):
         raise HttpError(400, "body must be a JSON object")
-    symbol = str(payload.get("symbol") or rt.feed.symbols[0])
-    if symbol not in rt.feed.symbols:
-        raise HttpError(400, f"unknown symbol {symbol!r}; known: {list(rt.feed.symbols)}")
+    symbol = payload.get("symbol") or rt.feed.symbols[0]
+    if not isinstance(symbol, str) or not SYMBOL.fullmatch(symbol):
+        raise HttpError(400, "symbol must be 1-32 letters, digits, '.', '_' or '-'")
     style = str(payload.get("style", "swing_trader"))
     if style not in STYLES:
         raise HttpError(400, f"style must be one of {STYLES}")
@@ -210,7 +214,10 @@ def create_analysis(rt: Runtime, req: Request) -> Response:
     if len(analysis_id) > 100:
         raise HttpError(400, "request_id is at most 100 characters")
     ind = rt.feed.snapshot().get(symbol)
-    if ind is None:
+    if symbol not in rt.feed.symbols:  # recorded all the same: a request is not an order
+        action, reason, price = "none", (f"{symbol} is not traded here; symbols: "
+                                         f"{', '.join(rt.feed.symbols)}"), None
+    elif ind is None:
         action, reason, price = "hold", "market data warming up", None
     else:
         signal = strategy_for(style)(ind, 0.0, 0.0)

@@ -94,7 +94,10 @@ def test_api_routes_auth_and_drain(tmp_path: Path) -> None:
                              headers={"Authorization": "Bearer admin-secret"})
         assert status == 200 and body["halted"] is True
         assert "admin-secret" not in json.dumps(body)
-        assert _call(app, "POST", "/api/v1/analyses", {"symbol": "ZZZ"})[0] == 400
+        assert _call(app, "POST", "/api/v1/analyses", {"symbol": "no spaces"})[0] == 400
+        status, other = _call(app, "POST", "/api/v1/analyses",
+                              {"symbol": "SIM-A", "source": "loadgen", "sequence": 1})
+        assert status == 202 and other["action"] == "none" and "not traded" in other["reason"]
         assert _call(app, "POST", "/api/v1/analyses", {"agent_id": 7})[0] == 400
         status, first = _call(app, "POST", "/api/v1/analyses",
                               {"symbol": "MSFT", "request_id": "abc"})
