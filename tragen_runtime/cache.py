@@ -73,8 +73,8 @@ class RedisCache:
         self._client: Any
         if settings.sentinel_master and settings.sentinel_hosts:
             sentinel = Sentinel(list(settings.sentinel_hosts), socket_timeout=timeout,
-                                sentinel_kwargs={"password": settings.password} if
-                                settings.password else None)  # type: ignore[no-untyped-call]
+                                sentinel_kwargs={"password": settings.sentinel_password} if
+                                settings.sentinel_password else None)  # type: ignore[no-untyped-call]
             self._client = sentinel.master_for(  # type: ignore[no-untyped-call]
                 settings.sentinel_master, **kwargs)
         else:

@@ -1,7 +1,8 @@
 """Runtime settings: the validated configuration plus environment, as typed records.
 
 Secrets come only from the environment (TRAGEN_DATABASE_PASSWORD, TRAGEN_REDIS_PASSWORD,
-TRAGEN_ADMIN_TOKEN) and are kept out of `repr` so they never reach a log line.
+TRAGEN_ADMIN_TOKEN, and TRAGEN_REDIS_SENTINEL_PASSWORD when Sentinel has its own
+password) and are kept out of `repr` so they never reach a log line.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RedisSettings:
     sentinel_master: str | None = None
     sentinel_hosts: tuple[tuple[str, int], ...] = ()
     password: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)  # Sentinel's requirepass
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ def _redis(config: Mapping[str, Any], runtime: Mapping[str, Any]) -> tuple[Redis
         sentinel_master=sentinel.get("master_name"),
         sentinel_hosts=tuple(_host_port(h, 26379) for h in sentinel.get("hosts") or ()),
         password=os.environ.get("TRAGEN_REDIS_PASSWORD") or None,
+        sentinel_password=os.environ.get("TRAGEN_REDIS_SENTINEL_PASSWORD")
+        or os.environ.get("TRAGEN_REDIS_PASSWORD") or None,
     ), []
 
 

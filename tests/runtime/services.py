@@ -230,3 +230,32 @@ class Gunicorn:
                 self.proc.wait()
         self._log.close()
         return int(self.proc.returncode)
+
+
+@contextlib.contextmanager
+def sentinel_server(master: Redis, password: str) -> Iterator[Redis]:
+    """A Redis Sentinel watching `master` (quorum 1), with its own requirepass."""
+    port = free_port(REDIS_HOST)
+    base = Path(tempfile.mkdtemp(prefix="tragen-sentinel-", dir="/tmp"))
+    conf = base / "sentinel.conf"
+    conf.write_text(f"port {port}\nbind {REDIS_HOST}\nprotected-mode no\n"
+                    f"requirepass {password}\n"
+                    f"sentinel monitor tragen {master.host} {master.port} 1\n")
+    proc = subprocess.Popen(["/usr/bin/redis-server", str(conf), "--sentinel"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def answers() -> bool:
+            with socket.create_connection((REDIS_HOST, port), timeout=0.5) as s:
+                s.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+                time.sleep(0.05)
+                return b"+PONG" in s.recv(64)
+        wait_for(answers, 15, "Sentinel to answer")
+        yield Redis(REDIS_HOST, port, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(base, ignore_errors=True)

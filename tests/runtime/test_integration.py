@@ -266,3 +266,26 @@ def test_cluster_reads_from_replica_within_lag(postgres: Postgres) -> None:
             assert tx.execute("SELECT COUNT(*) FROM workers")[0][0] == 1
     finally:
         db.close()
+
+
+def test_l2_through_sentinel(redis: Redis) -> None:
+    from tests.runtime.services import sentinel_server
+    from tragen_runtime.cache import RedisCache
+    from tragen_runtime.settings import RedisSettings
+
+    with sentinel_server(redis, "sentinel-pw") as sentinel:
+        settings = RedisSettings(sentinel_master="tragen",
+                                 sentinel_hosts=((sentinel.host, sentinel.port),),
+                                 sentinel_password="sentinel-pw")
+        cache = RedisCache(settings, timeout=1.0)
+        try:
+            cache.set_many({"sentinel-probe": {"ok": 1}}, ttl=30)
+            assert cache.get("sentinel-probe") == {"ok": 1}, cache.last_error
+            assert cache.ping()
+        finally:
+            cache.close()
+        wrong = RedisCache(RedisSettings(sentinel_master="tragen",
+                                         sentinel_hosts=((sentinel.host, sentinel.port),),
+                                         sentinel_password="nope"), timeout=1.0)
+        assert not wrong.ping() and wrong.last_error
+        wrong.close()
