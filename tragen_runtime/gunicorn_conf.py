@@ -27,8 +27,23 @@ from tragen_runtime.configsource import ConfigError
 from tragen_runtime.settings import Settings, load_settings
 from tragen_runtime.workers import worker_plan
 
-GRACEFUL_TIMEOUT = int(os.environ.get("TRAGEN_GRACEFUL_TIMEOUT", "20"))
-DRAIN_SECONDS = float(os.environ.get("TRAGEN_DRAIN_SECONDS", "2"))
+
+def _env_number(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        sys.stderr.write(f"tragen-runtime: refusing to start: {name}={text!r} is not a number "
+                         ">= 0 (seconds)\n")
+        raise SystemExit(3)
+    return value
+
+
+GRACEFUL_TIMEOUT = max(1, int(_env_number("TRAGEN_GRACEFUL_TIMEOUT", 20)))
+# The drain takes part of the graceful timeout, never all of it.
+DRAIN_SECONDS = min(_env_number("TRAGEN_DRAIN_SECONDS", 2), GRACEFUL_TIMEOUT / 2)
 # nginx's upstream keepalive_timeout is 60s; gunicorn must keep idle connections longer so
 # nginx never reuses a connection gunicorn has just closed.
 KEEPALIVE = 75
@@ -109,7 +124,7 @@ def post_worker_init(worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Wait for the engine to checkpoint and release its leases, then mark metrics dead."""
+    """In the exiting worker: wait for the engine to release its leases, close connections."""
     from tragen_runtime.wsgi import application
 
     rt = application.started
@@ -118,6 +133,7 @@ def worker_exit(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
+    """In the master, for every worker that ended (SIGKILL included): drop its live gauges."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
