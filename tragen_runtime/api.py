@@ -77,10 +77,6 @@ def metrics_endpoint(rt: Runtime, req: Request) -> Response:
     collector = metrics.AgentCollector(
         lambda: repo.agent_metrics_rows(rt.db, rt.prefix, time.time()),
         lambda: repo.worker_figures(rt.db, rt.prefix))
-    for level, count in rt.cache.hits.items():
-        if count:
-            metrics.CACHE_REQUESTS.labels(level).inc(count)
-            rt.cache.hits[level] = 0
     body, content_type = metrics.render([collector])
     return Response(200, body, content_type)
 

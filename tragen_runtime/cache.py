@@ -130,26 +130,33 @@ class RedisCache:
 class TieredCache:
     """get_or_load: L1 → L2 → loader (L3, the database), filling the faster levels."""
 
-    def __init__(self, l1: TTLCache, l2: RedisCache | None, l1_ttl: float, l2_ttl: float):
+    def __init__(self, l1: TTLCache, l2: RedisCache | None, l1_ttl: float, l2_ttl: float,
+                 on_lookup: Callable[[str], None] | None = None):
         self.l1 = l1
         self.l2 = l2
         self.l1_ttl = l1_ttl
         self.l2_ttl = l2_ttl
         self.hits = {"l1": 0, "l2": 0, "miss": 0}
+        self._on_lookup = on_lookup
+
+    def _count(self, level: str) -> None:
+        self.hits[level] += 1
+        if self._on_lookup is not None:
+            self._on_lookup(level)
 
     def get_or_load(self, key: str, loader: Callable[[], Any], l1_ttl: float | None = None,
                     use_l2: bool = True) -> Any:
         value = self.l1.get(key)
         if value is not None:
-            self.hits["l1"] += 1
+            self._count("l1")
             return value
         if use_l2 and self.l2 is not None:
             value = self.l2.get(key)
             if value is not None:
-                self.hits["l2"] += 1
+                self._count("l2")
                 self.l1.set(key, value, l1_ttl or self.l1_ttl)
                 return value
-        self.hits["miss"] += 1
+        self._count("miss")
         value = loader()
         self.l1.set(key, value, l1_ttl or self.l1_ttl)
         if use_l2 and self.l2 is not None:

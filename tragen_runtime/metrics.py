@@ -66,6 +66,14 @@ DB_CONNECTIONS = Gauge("tragen_database_connections", "database_connections of t
                        multiprocess_mode="livesum")
 
 
+_CACHE_CHILDREN = {level: CACHE_REQUESTS.labels(level) for level in ("l1", "l2", "miss")}
+
+
+def count_cache_lookup(level: str) -> None:
+    """A cache lookup answered by `level` (l1, l2) or by the database (miss)."""
+    _CACHE_CHILDREN[level].inc()
+
+
 def sample_system(data_dir: str, db_connections: int) -> tuple[int, float]:
     """Update process and host figures from psutil; returns (rss bytes, cpu percent)."""
     import psutil

@@ -15,6 +15,7 @@ import socket
 import time
 from typing import Any
 
+from tragen_runtime import metrics
 from tragen_runtime.agents import build_agents
 from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
 from tragen_runtime.engine import Engine
@@ -46,7 +47,7 @@ class Runtime:
         self.db = open_database(settings.database, workers)
         l2 = RedisCache(settings.redis) if settings.redis else None
         self.cache = TieredCache(TTLCache(settings.l1_entries), l2, settings.cache_ttls["l1"],
-                                 settings.cache_ttls["l2"])
+                                 settings.cache_ttls["l2"], on_lookup=metrics.count_cache_lookup)
         m = settings.market
         self.feed = MarketFeed(price_source(m.source, m.seed, m.symbols, m.csv_dir))
         self.specs = build_agents(settings.config, self.feed.symbols)
@@ -72,8 +73,6 @@ class Runtime:
     def begin_drain(self) -> None:
         if self.lifecycle.draining.is_set():
             return
-        from tragen_runtime import metrics
-
         log.info("draining: not ready any more, releasing agents")
         self.lifecycle.draining.set()
         metrics.DRAINING.set(1)
