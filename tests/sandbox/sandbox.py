@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+RECAP = re.compile(
+    r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
+)
 
 
 def environment() -> dict[str, str]:
@@ -46,7 +48,12 @@ class Sandbox:
 
     @property
     def extra_vars(self) -> list[str]:
-        return ["-e", f"tragen_sandbox_name={self.name}", "-e", f"tragen_sandbox_octet={self.octet}"]
+        return [
+            "-e",
+            f"tragen_sandbox_name={self.name}",
+            "-e",
+            f"tragen_sandbox_octet={self.octet}",
+        ]
 
     @property
     def inventory(self) -> list[str]:
@@ -60,19 +67,37 @@ class Sandbox:
 
     def down(self) -> subprocess.CompletedProcess[str]:
         return run(
-            ["ansible-playbook", "-i", f"inventories/{self.stage}", "playbooks/sandbox/down.yml",
-             "-e", "tragen_sandbox_confirm=yes"] + self.extra_vars
+            [
+                "ansible-playbook",
+                "-i",
+                f"inventories/{self.stage}",
+                "playbooks/sandbox/down.yml",
+                "-e",
+                "tragen_sandbox_confirm=yes",
+            ]
+            + self.extra_vars
         )
 
-    def playbook(self, playbook: str, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    def playbook(
+        self, playbook: str, *args: str, timeout: float = 1800
+    ) -> subprocess.CompletedProcess[str]:
         return run(["ansible-playbook", *self.inventory, playbook, *args], timeout=timeout)
 
     def ansible(self, pattern: str, *args: str) -> subprocess.CompletedProcess[str]:
         return run(["ansible", *self.inventory, pattern, *args])
 
     def containers(self) -> list[str]:
-        result = run(["podman", "ps", "--all", "--format", "{{.Names}}",
-                      "--filter", f"label=tragen.sandbox={self.name}"])
+        result = run(
+            [
+                "podman",
+                "ps",
+                "--all",
+                "--format",
+                "{{.Names}}",
+                "--filter",
+                f"label=tragen.sandbox={self.name}",
+            ]
+        )
         return result.stdout.split()
 
     def address_prefix(self) -> str:

@@ -24,14 +24,18 @@ FIRST_RELEASE = "v1"
 def medium() -> Iterator[Sandbox]:
     given = os.environ.get("TRAGEN_STAGE_SANDBOX")
     if given:
-        yield Sandbox(stage="medium", name=given, octet=int(os.environ.get("TRAGEN_STAGE_OCTET", "3")))
+        yield Sandbox(
+            stage="medium", name=given, octet=int(os.environ.get("TRAGEN_STAGE_OCTET", "3"))
+        )
         return
     sandbox = Sandbox(stage="medium", name="pytest-medium", octet=44)
     sandbox.down()
     up = sandbox.up()
     assert up.returncode == 0, up.stdout[-4000:]
     try:
-        site = sandbox.playbook("playbooks/site.yml", "-e", f"tragen_app_release_id={FIRST_RELEASE}")
+        site = sandbox.playbook(
+            "playbooks/site.yml", "-e", f"tragen_app_release_id={FIRST_RELEASE}"
+        )
         assert site.returncode == 0, site.stdout[-6000:] + site.stderr[-2000:]
         yield sandbox
     finally:

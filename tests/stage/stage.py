@@ -20,7 +20,9 @@ APP_PORT = 8000
 
 def addresses(sandbox: Sandbox) -> dict[str, str]:
     overlay = yaml.safe_load((REPO / ".sandbox" / sandbox.name / "hosts.yml").read_text())
-    return {host: vars_["tragen_private_address"] for host, vars_ in overlay["all"]["hosts"].items()}
+    return {
+        host: vars_["tragen_private_address"] for host, vars_ in overlay["all"]["hosts"].items()
+    }
 
 
 def groups(sandbox: Sandbox) -> dict[str, list[str]]:
@@ -68,8 +70,22 @@ def container(sandbox: Sandbox, host: str) -> str:
 
 
 def psql(sandbox: Sandbox, host: str, database: str, sql: str) -> str:
-    result = run(["podman", "exec", container(sandbox, host), "runuser", "-u", "postgres", "--",
-                  "psql", "-d", database, "-tAc", sql])
+    result = run(
+        [
+            "podman",
+            "exec",
+            container(sandbox, host),
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-d",
+            database,
+            "-tAc",
+            sql,
+        ]
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
