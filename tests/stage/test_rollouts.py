@@ -1,0 +1,324 @@
+"""Rollouts on the live `medium` stage while a load generator counts every request.
+
+The tests run in file order and build on each other (the stage goes v1 -> v2, refuses v3,
+loses a host on the way to v4, rolls back to v2 and v1, gets two configuration deploys, and
+refuses an invalid configuration). During each operation tools/loadgen.py sends about 30
+requests a second (reads and writes) through the load balancer; every non-2xx answer and
+every connection error counts as failed. The counts of each case are printed.
+
+    .venv/bin/pytest tests/stage/test_rollouts.py -s
+    TRAGEN_STAGE_SANDBOX=<name> TRAGEN_STAGE_OCTET=<n> ...   # against a medium sandbox already up
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.sandbox.sandbox import REPO, Sandbox, run
+from tools.loadgen import LoadGenerator, Tally
+
+pytestmark = pytest.mark.sandbox
+
+APP_PORT = 8000
+RATE = 30.0
+# The bad release of the second case: its database is unreachable, so /readyz never turns 200;
+# verify gives up after 8 tries.
+NEVER_READY = ["-e", "tragen_app_migrate=false", "-e", "tragen_app_database_port=1",
+               "-e", "tragen_app_ready_retries=8"]
+
+
+# --- reading the stage -----------------------------------------------------------------------
+
+def overlay(sandbox: Sandbox) -> dict[str, Any]:
+    path = REPO / ".sandbox" / sandbox.name / "hosts.yml"
+    hosts: dict[str, Any] = yaml.safe_load(path.read_text())["all"]["hosts"]
+    return hosts
+
+
+def app_servers(sandbox: Sandbox) -> list[str]:
+    stage = yaml.safe_load((REPO / "inventories" / sandbox.stage / "hosts.yml").read_text())
+    return list(stage["all"]["children"]["app_servers"]["hosts"])
+
+
+def address(sandbox: Sandbox, host: str) -> str:
+    return str(overlay(sandbox)[host]["tragen_private_address"])
+
+
+def lb_url(sandbox: Sandbox) -> str:
+    return f"http://{address(sandbox, 'lb1')}"
+
+
+def container(sandbox: Sandbox, host: str) -> str:
+    return f"tragen-{sandbox.name}-{host}"
+
+
+def get_json(url: str, timeout: float = 3.0) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+        data: dict[str, Any] = json.loads(response.read())
+        return data
+
+
+def version(sandbox: Sandbox, host: str) -> dict[str, Any]:
+    return get_json(f"http://{address(sandbox, host)}:{APP_PORT}/version")
+
+
+def releases(sandbox: Sandbox) -> dict[str, str]:
+    return {host: str(version(sandbox, host)["release_id"]) for host in app_servers(sandbox)}
+
+
+def host_state(sandbox: Sandbox, host: str) -> dict[str, str]:
+    """The release links, the release directories and the service's start time of one host."""
+    script = (
+        "readlink /opt/tragen/current; readlink /opt/tragen/previous || true; "
+        "ls -1 /opt/tragen/releases | tr '\\n' ' '; echo; "
+        "systemctl show -p ActiveEnterTimestampMonotonic --value tragen"
+    )
+    result = run(["podman", "exec", container(sandbox, host), "sh", "-c", script])
+    assert result.returncode == 0, result.stderr
+    current, previous, listing, started = (result.stdout.splitlines() + ["", "", "", ""])[:4]
+    return {"current": Path(current).name, "previous": Path(previous).name,
+            "releases": listing.strip(), "started": started.strip()}
+
+
+def stage_state(sandbox: Sandbox) -> dict[str, dict[str, str]]:
+    return {host: host_state(sandbox, host) for host in app_servers(sandbox)}
+
+
+def in_container(sandbox: Sandbox, host: str, *command: str) -> str:
+    result = run(["podman", "exec", container(sandbox, host), *command])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def first_batch(sandbox: Sandbox) -> list[str]:
+    # The medium stage rolls in batches of tragen_deploy_batch_size (2) in inventory order.
+    return app_servers(sandbox)[:2]
+
+
+def output(result: Any) -> str:
+    return str(result.stdout) + str(result.stderr)
+
+
+def tragen_config(sandbox: Sandbox) -> dict[str, Any]:
+    path = REPO / "inventories" / sandbox.stage / "group_vars" / "all" / "tragen.yml"
+    config: dict[str, Any] = yaml.safe_load(path.read_text())["tragen_config"]
+    return config
+
+
+def config_file(tmp_path: Path, config: dict[str, Any]) -> str:
+    path = tmp_path / "tragen_config.yml"
+    path.write_text(yaml.safe_dump({"tragen_config": config}, sort_keys=False))
+    return f"@{path}"
+
+
+# --- load ------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def load(sandbox: Sandbox, case: str, capsys: pytest.CaptureFixture[str]) -> Iterator[Tally]:
+    """Runs the load generator through the load balancer for the duration of the block."""
+    generator = LoadGenerator(lb_url(sandbox), rate=RATE, workers=6)
+    generator.start()
+    started = time.monotonic()
+    try:
+        yield generator.tally
+    finally:
+        tally = generator.stop()
+        with capsys.disabled():
+            print(f"\n[{case}] {time.monotonic() - started:.0f} s under load: {tally.summary()}")
+
+
+def assert_no_failed_request(tally: Tally) -> None:
+    assert tally.ok > 0, f"the load generator got no answer at all: {tally.summary()}"
+    assert tally.failed == 0, tally.summary()
+
+
+def wait_ready(sandbox: Sandbox, host: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"http://{address(sandbox, host)}:{APP_PORT}/readyz"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        assert time.monotonic() < deadline, f"{host} did not become ready within {timeout} s"
+        time.sleep(1)
+
+
+# --- the cases, in order ---------------------------------------------------------------------
+
+def test_rolling_update_v1_to_v2(medium: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    assert set(releases(medium).values()) == {"v1"}
+    with load(medium, "rolling update v1 -> v2", capsys) as tally:
+        result = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v2")
+    assert result.returncode == 0, output(result)[-6000:]
+    assert releases(medium) == {host: "v2" for host in app_servers(medium)}
+    assert all(state["current"] == "v2" for state in stage_state(medium).values())
+    assert "batch 2:" in result.stdout
+    assert_no_failed_request(tally)
+
+
+def test_release_never_ready_goes_back_in_the_first_batch(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = stage_state(medium)
+    with load(medium, "release v3 never ready", capsys) as tally:
+        result = medium.playbook(
+            "playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v3", *NEVER_READY
+        )
+    text = output(result)
+    assert result.returncode != 0, text[-6000:]
+    assert "stopped in batch 1" in text, text[-6000:]
+    after = stage_state(medium)
+    assert releases(medium) == {host: "v2" for host in app_servers(medium)}
+    for host in first_batch(medium):
+        assert after[host]["current"] == "v2"
+        # The failed release must not become what a later rollback goes back to.
+        assert after[host]["previous"] == before[host]["previous"]
+    for host in set(app_servers(medium)) - set(first_batch(medium)):
+        # Staged beside the live release, nothing else: same link, same running service.
+        assert after[host]["current"] == before[host]["current"]
+        assert after[host]["started"] == before[host]["started"], host
+    assert_no_failed_request(tally)
+
+
+def test_host_killed_during_the_rollout_stops_it(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = "app3"
+    killed = threading.Event()
+    stop = threading.Event()
+
+    def kill_after_first_switch() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if version(medium, "app1")["release_id"] == "v4":
+                    run(["podman", "kill", container(medium, victim)])
+                    killed.set()
+                    return
+            stop.wait(0.3)
+
+    watcher = threading.Thread(target=kill_after_first_switch, daemon=True)
+    watcher.start()
+    try:
+        with load(medium, f"rolling update to v4, {victim} killed", capsys):
+            result = medium.playbook(
+                "playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v4"
+            )
+    finally:
+        stop.set()
+        watcher.join(10)
+    text = output(result)
+    assert killed.is_set(), "app1 never ran v4: " + text[-4000:]
+    assert result.returncode != 0, text[-6000:]
+    assert f"{victim}: unreachable" in text, text[-6000:]
+
+    started = run(["podman", "start", container(medium, victim)])
+    assert started.returncode == 0, started.stderr
+    booted = run(["podman", "exec", container(medium, victim),
+                  "systemctl", "is-system-running", "--wait"])
+    assert booted.stdout.strip() in {"running", "degraded"}, booted.stdout + booted.stderr
+    wait_ready(medium, victim)
+
+    with load(medium, "rerun of the rolling update to v4", capsys) as tally:
+        rerun = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v4")
+    assert rerun.returncode == 0, output(rerun)[-6000:]
+    assert releases(medium) == {host: "v4" for host in app_servers(medium)}
+    assert_no_failed_request(tally)
+
+
+def test_rollback_to_previous_then_to_a_named_release(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with load(medium, "rollback v4 -> previous (v2)", capsys) as tally:
+        result = medium.playbook("playbooks/rollback.yml")
+    assert result.returncode == 0, output(result)[-6000:]
+    assert releases(medium) == {host: "v2" for host in app_servers(medium)}
+    assert_no_failed_request(tally)
+
+    with load(medium, "rollback v2 -> named v1", capsys) as tally:
+        result = medium.playbook("playbooks/rollback.yml", "-e", "tragen_rollback_to=v1")
+    assert result.returncode == 0, output(result)[-6000:]
+    assert releases(medium) == {host: "v1" for host in app_servers(medium)}
+    assert_no_failed_request(tally)
+
+    before = stage_state(medium)
+    refused = medium.playbook("playbooks/rollback.yml", "-e", "tragen_rollback_to=nope")
+    assert refused.returncode != 0
+    assert "Nothing to go back to" in output(refused), output(refused)[-4000:]
+    assert stage_state(medium) == before
+
+
+def test_deploy_config_changes_the_configuration_not_the_code(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    before = {host: version(medium, host) for host in app_servers(medium)}
+    config = tragen_config(medium)
+    old = config["production"]["concurrent_analyses"]
+    config["production"]["concurrent_analyses"] = old // 2
+    with load(medium, "deploy_config production.concurrent_analyses", capsys) as tally:
+        result = medium.playbook("playbooks/deploy_config.yml", "-e", config_file(tmp_path, config))
+    assert result.returncode == 0, output(result)[-6000:]
+    for host in app_servers(medium):
+        now = version(medium, host)
+        assert now["release_id"].startswith("v1-cfg-"), now
+        assert now["package_version"] == before[host]["package_version"]
+        assert now["config_digest"] != before[host]["config_digest"]
+        live = yaml.safe_load(in_container(medium, host, "cat", "/opt/tragen/current/config.yaml"))
+        assert live["production"]["concurrent_analyses"] == old // 2
+        backups = in_container(
+            medium, host, "sh", "-c", "cat /var/lib/tragen/config-backups/*.yaml"
+        )
+        assert yaml.safe_load(backups)["production"]["concurrent_analyses"] == old
+    assert len({version(medium, host)["release_id"] for host in app_servers(medium)}) == 1
+    assert_no_failed_request(tally)
+
+
+def test_deploy_config_that_fails_verification_is_restored(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    before = releases(medium)
+    config = tragen_config(medium)
+    config["production"]["concurrent_analyses"] = 8
+    with load(medium, "deploy_config that never gets ready", capsys) as tally:
+        result = medium.playbook(
+            "playbooks/deploy_config.yml", "-e", config_file(tmp_path, config), *NEVER_READY[2:]
+        )
+    text = output(result)
+    assert result.returncode != 0, text[-6000:]
+    assert "stopped in batch 1" in text, text[-6000:]
+    assert releases(medium) == before
+    for host in app_servers(medium):
+        live = yaml.safe_load(in_container(medium, host, "cat", "/opt/tragen/current/config.yaml"))
+        assert live["production"]["concurrent_analyses"] != 8
+    assert_no_failed_request(tally)
+
+
+def test_invalid_configuration_is_refused_before_any_host_changes(
+    medium: Sandbox, tmp_path: Path
+) -> None:
+    before = stage_state(medium)
+    config = tragen_config(medium)
+    config["production"]["max_agents"] = -5
+    config["load_balancing"]["strategy"] = "random_pick"
+    result = medium.playbook(
+        "playbooks/deploy.yml", "-e", "tragen_app_release_id=v9",
+        "-e", config_file(tmp_path, config),
+    )
+    text = output(result)
+    assert result.returncode != 0
+    assert "is not deployable; no host was touched" in text, text[-4000:]
+    assert "max_agents" in text and "strategy" in text, text[-4000:]
+    assert stage_state(medium) == before
