@@ -31,6 +31,16 @@ PG_HOST = "127.0.9.1"
 REDIS_HOST = "127.0.9.2"
 
 
+
+def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Ends a server the tests started: politely first, then for sure."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 def free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -108,12 +118,7 @@ def postgres_server() -> Iterator[Postgres]:
                  30, "PostgreSQL to accept connections")
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)
         log.close()
         shutil.rmtree(base, ignore_errors=True)
 
@@ -139,12 +144,7 @@ def redis_server() -> Iterator[Redis]:
         wait_for(ping, 15, "Redis to answer PING")
         yield Redis(REDIS_HOST, port, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
@@ -252,10 +252,5 @@ def sentinel_server(master: Redis, password: str) -> Iterator[Redis]:
         wait_for(answers, 15, "Sentinel to answer")
         yield Redis(REDIS_HOST, port, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
         shutil.rmtree(base, ignore_errors=True)

@@ -2,21 +2,13 @@ from collections import Counter
 
 import pytest
 
-from tragen_runtime.agents import build_agents
+from tragen_runtime.agents import DEFAULT_TEMPLATES, build_agents
 from tragen_runtime.indicators import IndicatorState
 from tragen_runtime.market import MarketFeed, Simulator
 from tragen_runtime.strategies import STRATEGIES, strategy_for
 
-TEMPLATES = {
-    "scalping_template": {"personality": {"risk_tolerance": 7, "analysis_style": "scalper",
-                                          "max_trades_per_day": 50}},
-    "swing_trading_template": {"personality": {"risk_tolerance": 4,
-                                               "analysis_style": "swing_trader",
-                                               "max_trades_per_day": 5}},
-    "conservative_template": {"personality": {"risk_tolerance": 2,
-                                              "analysis_style": "conservative",
-                                              "max_trades_per_day": 3}},
-}
+# The guide's three templates, as the runtime ships them.
+TEMPLATES = DEFAULT_TEMPLATES
 
 
 def _count_entries(style: str, ticks: int = 3000) -> int:
