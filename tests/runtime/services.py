@@ -31,7 +31,6 @@ PG_HOST = "127.0.9.1"
 REDIS_HOST = "127.0.9.2"
 
 
-
 def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
     """Ends a server the tests started: politely first, then for sure."""
     proc.terminate()
@@ -40,6 +39,7 @@ def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
 
 def free_port(host: str) -> int:
     with socket.socket() as s:
