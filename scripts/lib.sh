@@ -62,6 +62,8 @@ tragen_venv() {
 
 tragen_image() {
   sandbox/build-image.sh
+  # Every sandbox host and molecule platform mounts this shared package cache.
+  mkdir -p .sandbox/apt-archives
 }
 
 tragen_bootstrap() {
