@@ -7,8 +7,12 @@ controller runs 3.11.7 and the hosts run 3.11.2. This walks the requirements of 
 from the root distribution, evaluates every marker with each host's marker environment, and
 downloads (binary only, no dependencies) whatever is missing, until nothing is.
 
+It then packs the wheelhouse into WHEELHOUSE.tar, the one file the hosts receive (a directory
+copy costs Ansible a round trip per file), with the `.complete` marker last so that a host
+never holds a marker without the wheels before it.
+
 usage: wheelhouse_complete.py WHEELHOUSE ROOT_DIST ENVS_JSON
-Prints JSON {"added": [file names]}.
+Prints JSON {"added": [file names], "archived": true when the archive was (re)written}.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 import pathlib
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 try:
@@ -78,12 +83,30 @@ def complete(wheelhouse: pathlib.Path, root: str, envs: list[dict[str, str]]) ->
     return sorted({w.name for w in wheelhouse.glob("*.whl")} - before)
 
 
+def archive(wheelhouse: pathlib.Path) -> bool:
+    """Writes WHEELHOUSE.tar unless it already holds exactly the wheelhouse's files."""
+    target = wheelhouse.with_name(wheelhouse.name + ".tar")
+    members = sorted(p.name for p in wheelhouse.iterdir() if p.is_file() and p.name != ".complete")
+    members.append(".complete")
+    if target.exists():
+        with tarfile.open(target) as existing:
+            if existing.getnames() == members:
+                return False
+    partial = target.with_name(target.name + ".partial")
+    with tarfile.open(partial, "w") as tar:
+        for name in members:
+            tar.add(wheelhouse / name, arcname=name)
+    partial.replace(target)
+    return True
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
-    added = complete(pathlib.Path(argv[1]), argv[2], json.loads(argv[3]))
-    print(json.dumps({"added": added}))
+    wheelhouse = pathlib.Path(argv[1])
+    added = complete(wheelhouse, argv[2], json.loads(argv[3]))
+    print(json.dumps({"added": added, "archived": archive(wheelhouse)}))
     return 0
 
 
