@@ -54,7 +54,8 @@ def test_a_broken_configuration_is_refused_before_any_host_changes(single: Sandb
     assert before.stdout == after.stdout
 
 
-@pytest.mark.parametrize(("stage", "octet", "hosts"), [("medium", 42, 9), ("enterprise", 43, 18)])
+# The largest stage; medium's hosts come and go in molecule/medium (create, destroy).
+@pytest.mark.parametrize(("stage", "octet", "hosts"), [("enterprise", 43, 18)])
 def test_a_fleet_stage_comes_up_reachable_and_goes_away_completely(
     stage: str, octet: int, hosts: int
 ) -> None:
