@@ -66,11 +66,26 @@ tragen_image() {
   mkdir -p .sandbox/apt-archives
 }
 
+# systemd in every sandbox host holds several inotify instances, and all the hosts are root's:
+# the kernel's default of 128 per user stops the boot of the 19th or so host ("Failed to create
+# inotify object: Too many open files"), and it then never finishes booting. The setting lasts
+# until the machine restarts.
+tragen_inotify() {
+  local want=1024
+  local have
+  have="$(cat /proc/sys/fs/inotify/max_user_instances)"
+  if [ "$have" -lt "$want" ]; then
+    say "raising fs.inotify.max_user_instances from $have to $want for the sandbox hosts' systemd"
+    sysctl -q -w fs.inotify.max_user_instances="$want"
+  fi
+}
+
 tragen_bootstrap() {
   tragen_require_root "$@"
   tragen_apt_packages
   tragen_venv
   tragen_image
+  tragen_inotify
 }
 
 # The stage inventory plus the sandbox overlay written by playbooks/sandbox/up.yml.
