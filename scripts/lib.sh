@@ -76,7 +76,8 @@ tragen_inotify() {
   have="$(cat /proc/sys/fs/inotify/max_user_instances)"
   if [ "$have" -lt "$want" ]; then
     say "raising fs.inotify.max_user_instances from $have to $want for the sandbox hosts' systemd"
-    sysctl -q -w fs.inotify.max_user_instances="$want"
+    sysctl -q -w fs.inotify.max_user_instances="$want" \
+      || say "could not raise it (read-only /proc/sys?); a stage of more than about 18 hosts may not boot"
   fi
 }
 
