@@ -58,6 +58,8 @@ def run(args: list[str], log: Path | None = None) -> tuple[int, str, float]:
                             timeout=3600, check=False)
     text = result.stdout + result.stderr
     if log is not None:
+        # down.yml removes the sandbox's directory, logs included.
+        log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(text)
     return result.returncode, text, time.monotonic() - started
 
