@@ -141,7 +141,7 @@ class Connection(PodmanConnection):
     @ensure_connect
     def put_file(self, in_path: str, out_path: str) -> None:
         if self.user:
-            self._mount_point = None
+            # The collection's plugin copies with `podman cp` and chowns for a named user.
             super().put_file(in_path, out_path)
             return
         super(PodmanConnection, self).put_file(in_path, out_path)
