@@ -143,3 +143,13 @@ def test_stage_must_be_known_and_agreed() -> None:
     assert check_inventory(data, {})[0].message == (
         "expected one stage for all hosts, found ['single', 'small']"
     )
+
+
+def test_sqlite_serves_one_app_server() -> None:
+    two = {"app_servers": ["app1", "app2"], "lb": ["lb1"]}
+    sqlite = {"database": {"type": "sqlite", "path": "/var/lib/tragen/tragen.db"}}
+    for doc in (sqlite, {}):
+        problems = check_inventory(inventory("small", two), doc)
+        assert locations(problems) == ["inventory.groups.app_servers"]
+        assert "app1, app2" in problems[0].message
+    assert check_inventory(inventory("small", {"app_servers": ["app1"]}), sqlite) == []

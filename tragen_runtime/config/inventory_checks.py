@@ -99,6 +99,19 @@ def _group_problems(
                 "a postgresql_cluster database needs at least one replica host, found none",
             )
         )
+    app_servers = groups.get("app_servers", [])
+    kind = database.get("type") if isinstance(database, Mapping) else None
+    if kind in (None, "sqlite") and len(app_servers) > 1:
+        # A SQLite database is a file on one host: each app server would keep its own agents
+        # and trades, and a rolling update would migrate only one of them.
+        problems.append(
+            Problem(
+                "inventory.groups.app_servers",
+                f"a sqlite database serves one app server, found {len(app_servers)}: "
+                f"{', '.join(app_servers)}; use a postgresql database (stage medium) "
+                "or one app server",
+            )
+        )
     primaries = groups.get("db_primary", [])
     if len(primaries) > 1:
         problems.append(
