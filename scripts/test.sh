@@ -21,7 +21,7 @@ run_lint() {
   say "lint: ansible-lint (production profile)"
   ansible-lint --profile production --offline
   say "lint: ruff"
-  ruff check tragen_runtime filter_plugins connection_plugins tests benchmarks tools
+  ruff check tragen_runtime filter_plugins connection_plugins roles tests benchmarks tools
 }
 
 run_pytest() {
