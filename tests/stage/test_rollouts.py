@@ -270,9 +270,17 @@ def test_deploy_config_changes_the_configuration_not_the_code(
     config = tragen_config(medium)
     old = config["production"]["concurrent_analyses"]
     config["production"]["concurrent_analyses"] = old // 2
+    kept = 3
     with load(medium, "deploy_config production.concurrent_analyses", capsys) as tally:
-        result = medium.playbook("playbooks/deploy_config.yml", "-e", config_file(tmp_path, config))
+        result = medium.playbook("playbooks/deploy_config.yml", "-e", config_file(tmp_path, config),
+                                 "-e", f"tragen_app_keep_releases={kept}")
     assert result.returncode == 0, output(result)[-6000:]
+    # v1, v2, v3, v4 and the configuration release were on every host; the finished deploy keeps
+    # the newest three, and the live and previous releases (v1, the oldest) whatever their age.
+    for host, state in stage_state(medium).items():
+        left = state["releases"].split()
+        assert state["current"] in left and state["previous"] == "v1" and "v1" in left, state
+        assert len(left) <= kept + 1, f"{host} keeps {left}"
     for host in app_servers(medium):
         now = version(medium, host)
         assert now["release_id"].startswith("v1-cfg-"), now
