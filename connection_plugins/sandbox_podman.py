@@ -67,6 +67,7 @@ DOCUMENTATION = """
           - name: ANSIBLE_PODMAN_EXECUTABLE
 """
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -80,9 +81,12 @@ from ansible_collections.containers.podman.plugins.connection.podman import (
 )
 
 
-class Connection(PodmanConnection):
+# The collection's plugin is untyped: mypy sees its class and ensure_connect as Any.
+class Connection(PodmanConnection):  # type: ignore[misc]
     transport = "sandbox_podman"
     has_pipelining = True
+    user: str | None
+    _connected: bool
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,14 +121,17 @@ class Connection(PodmanConnection):
         return {to_native(key): to_native(value) for key, value in pairs}
 
     def _root(self, path: str) -> bytes:
-        return to_bytes(f"/proc/{self._pid}/root") + to_bytes(path, errors="surrogate_or_strict")
+        return f"/proc/{self._pid}/root".encode() + os.fsencode(path)
 
-    @ensure_connect
+    @ensure_connect  # type: ignore[untyped-decorator]
     def exec_command(
         self, cmd: str, in_data: bytes | None = None, sudoable: bool = False
     ) -> tuple[int, bytes, bytes]:
         if self.user:
-            return super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
+            result: tuple[int, bytes, bytes] = super().exec_command(
+                cmd, in_data=in_data, sudoable=sudoable
+            )
+            return result
         super(PodmanConnection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
         argv = ["nsenter", "--target", str(self._pid), "--all", "--", *shlex.split(cmd)]
         process = subprocess.Popen(
@@ -138,7 +145,7 @@ class Connection(PodmanConnection):
         stdout, stderr = process.communicate(in_data)
         return process.returncode, stdout, stderr
 
-    @ensure_connect
+    @ensure_connect  # type: ignore[untyped-decorator]
     def put_file(self, in_path: str, out_path: str) -> None:
         if self.user:
             # The collection's plugin copies with `podman cp` and chowns for a named user.
@@ -147,7 +154,7 @@ class Connection(PodmanConnection):
         super(PodmanConnection, self).put_file(in_path, out_path)
         shutil.copyfile(to_bytes(in_path, errors="surrogate_or_strict"), self._root(out_path))
 
-    @ensure_connect
+    @ensure_connect  # type: ignore[untyped-decorator]
     def fetch_file(self, in_path: str, out_path: str) -> None:
         super(PodmanConnection, self).fetch_file(in_path, out_path)
         shutil.copyfile(self._root(in_path), to_bytes(out_path, errors="surrogate_or_strict"))

@@ -22,6 +22,9 @@ run_lint() {
   ansible-lint --profile production --offline
   say "lint: ruff"
   ruff check tragen_runtime filter_plugins connection_plugins roles tests benchmarks tools
+  say "lint: mypy (strict)"
+  mypy tragen_runtime filter_plugins connection_plugins benchmarks tools \
+    roles/tragen_nginx/library roles/tragen_app/files
 }
 
 run_pytest() {
