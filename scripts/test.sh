@@ -23,7 +23,7 @@ run_lint() {
   say "lint: ruff"
   ruff check tragen_runtime filter_plugins connection_plugins roles tests benchmarks tools
   say "lint: mypy (strict)"
-  mypy tragen_runtime filter_plugins connection_plugins benchmarks tools \
+  mypy tragen_runtime filter_plugins connection_plugins benchmarks tools tests \
     roles/tragen_nginx/library roles/tragen_app/files
 }
 

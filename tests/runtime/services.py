@@ -114,8 +114,11 @@ def postgres_server() -> Iterator[Postgres]:
     try:
         import psycopg
 
-        wait_for(lambda: psycopg.connect(server.conninfo(), connect_timeout=1).close() or True,
-                 30, "PostgreSQL to accept connections")
+        def accepts() -> bool:
+            psycopg.connect(server.conninfo(), connect_timeout=1).close()
+            return True
+
+        wait_for(accepts, 30, "PostgreSQL to accept connections")
         yield server
     finally:
         stop(proc, 15)

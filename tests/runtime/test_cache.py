@@ -17,9 +17,14 @@ def test_tiered_cache_keeps_working_without_redis() -> None:
     # nothing listens on this port: L2 fails fast, then is skipped during the backoff
     l2 = RedisCache(RedisSettings(host="127.0.9.3", port=1), backoff=60, timeout=0.1)
     cache = TieredCache(TTLCache(), l2, l1_ttl=1, l2_ttl=10)
-    calls = []
-    assert cache.get_or_load("k", lambda: calls.append(1) or {"v": 1}) == {"v": 1}
-    assert cache.get_or_load("k", lambda: calls.append(1) or {"v": 2}) == {"v": 1}
+    calls: list[int] = []
+
+    def load(value: int) -> dict[str, int]:
+        calls.append(1)
+        return {"v": value}
+
+    assert cache.get_or_load("k", lambda: load(1)) == {"v": 1}
+    assert cache.get_or_load("k", lambda: load(2)) == {"v": 1}
     assert calls == [1]
     status = cache.status()
     assert status["l2"] == "degraded" and "l2_error" in status

@@ -15,6 +15,8 @@ def test_gc_policy_sets_thresholds_and_restores() -> None:
 
 def test_agent_memory_check() -> None:
     config = {"memory": {"agent_memory_limit": "25MB"}}
-    assert agent_memory_check(config, 100 * 2**20, 10)["within_limit"] is True  # 10 MB each
-    assert agent_memory_check(config, 100 * 2**20, 2)["within_limit"] is False
+    within = agent_memory_check(config, 100 * 2**20, 10)  # 10 MB each
+    beyond = agent_memory_check(config, 100 * 2**20, 2)
+    assert within is not None and within["within_limit"] is True
+    assert beyond is not None and beyond["within_limit"] is False
     assert agent_memory_check({}, 1, 1) is None

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from tragen_runtime.configsource import ConfigError, config_digest
@@ -27,8 +29,8 @@ def test_profile_follows_stage_and_override() -> None:
 
 
 def test_workers_capped_by_cores_and_concurrent_analyses() -> None:
-    config = {"cpu_scaling": CPU_SCALING,
-              "production": {"max_agents": 100, "concurrent_analyses": 32}}
+    config: dict[str, Any] = {"cpu_scaling": CPU_SCALING,
+                              "production": {"max_agents": 100, "concurrent_analyses": 32}}
     settings = settings_from_config(config, env={})
     assert worker_plan(settings, host_cores=1, env={}) == {"workers": 3, "threads": 8}
     assert worker_plan(settings, host_cores=16, env={}) == {"workers": 4, "threads": 8}

@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ CONFIG = {"production": {"max_agents": 40}, "agent_pools": {"conservative": 20, 
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> SqliteDatabase:
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
     database = SqliteDatabase(str(tmp_path / "t.db"))
     yield database
     database.close()
@@ -72,7 +73,8 @@ def test_trade_and_position_written_together_and_fenced(db: SqliteDatabase) -> N
     # after expiry the old owner is fenced out too
     assert not repo.record_trade(db, agent, mgr.worker_id, fill, after, 9, "x", 200.0)
     assert len(repo.list_trades(db, 10)) == 1
-    assert repo.get_agent(db, agent, 101.0)["positions"][0]["qty"] == 2
+    state = repo.get_agent(db, agent, 101.0)
+    assert state is not None and state["positions"][0]["qty"] == 2
 
 
 def test_analysis_requests_are_idempotent(db: SqliteDatabase) -> None:

@@ -1,4 +1,5 @@
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_feed_shares_indicator_objects_between_agents() -> None:
 
 
 def test_auto_scaling_pools_get_standby_agents_up_to_the_cap() -> None:
-    config = {"production": {"max_agents": 1000},
+    config: dict[str, Any] = {"production": {"max_agents": 1000},
               "agent_pools": {"strategy_pools": {
                   "conservative": {"min_agents": 100, "max_agents": 200, "auto_scale": False},
                   "scalping": {"min_agents": 200, "max_agents": 500, "auto_scale": True,
