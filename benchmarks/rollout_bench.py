@@ -17,7 +17,7 @@ app1-2 (an inventory of two app servers and the other tiers) and to app1-8, in b
 (1 and 2 servers). With --medium NAME it also rolls the medium sandbox NAME (4 app servers; it
 must be up and deployed). It prints a table and asserts nothing about time. The sandbox is
 removed at the end unless --keep.
-A full run takes about 12-15 minutes on a 2-core machine, most of it installing packages and
+A full run takes about 8-9 minutes on a 2-core machine, most of it installing packages and
 virtual environments.
 """
 

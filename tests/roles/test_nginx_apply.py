@@ -3,7 +3,6 @@ put the previous files back on a refused test, record the drained set, reload.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,18 +10,16 @@ from types import ModuleType
 
 import pytest
 
-MODULE = Path(__file__).resolve().parents[2] / "roles/tragen_nginx/library/tragen_nginx_apply.py"
-TEST = ["nginx", "-t"]
-RELOAD = ["systemctl", "reload-or-restart", "nginx"]
+from tests.roles.role_files import load_role_file
+
+NGINX_APPLY = load_role_file("tragen_nginx/library/tragen_nginx_apply.py")
+TEST = list(NGINX_APPLY.TEST_COMMAND)
+RELOAD = list(NGINX_APPLY.RELOAD_COMMAND)
 
 
 @pytest.fixture(scope="module")
 def nginx_apply() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("tragen_nginx_apply", MODULE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return NGINX_APPLY
 
 
 class Commands:

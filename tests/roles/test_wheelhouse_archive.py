@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import tarfile
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "roles/tragen_app/files/wheelhouse_complete.py"
+from tests.roles.role_files import load_role_file
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("wheelhouse_complete", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_role_file("tragen_app/files/wheelhouse_complete.py")
 
 
 @pytest.fixture

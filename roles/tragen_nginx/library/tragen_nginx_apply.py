@@ -39,16 +39,6 @@ options:
     type: list
     elements: str
     default: []
-  test_command:
-    description: The command that tests the whole configuration.
-    type: list
-    elements: str
-    default: [nginx, -t]
-  reload_command:
-    description: The command that makes a changed configuration live; empty for none.
-    type: list
-    elements: str
-    default: [systemctl, reload-or-restart, nginx]
 """
 
 RETURN = r"""
@@ -66,6 +56,9 @@ class Outcome(NamedTuple):
 
 
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
+
+TEST_COMMAND = ("nginx", "-t")
+RELOAD_COMMAND = ("systemctl", "reload-or-restart", "nginx")
 
 
 def read(path: str) -> bytes | None:
@@ -133,7 +126,7 @@ def apply(
             )
     if state_changed and state_path is not None:
         write(state_path, state)
-    if changed and reload_command:
+    if changed:
         code, out, err = run(reload_command)
         if code != 0:
             return Outcome(
@@ -151,12 +144,6 @@ def main() -> None:
             "files": {"type": "dict", "required": True},
             "state_path": {"type": "path"},
             "drained": {"type": "list", "elements": "str", "default": []},
-            "test_command": {"type": "list", "elements": "str", "default": ["nginx", "-t"]},
-            "reload_command": {
-                "type": "list",
-                "elements": "str",
-                "default": ["systemctl", "reload-or-restart", "nginx"],
-            },
         },
         supports_check_mode=True,
     )
@@ -173,8 +160,8 @@ def main() -> None:
         files,
         module.params["state_path"],
         module.params["drained"],
-        module.params["test_command"],
-        module.params["reload_command"],
+        TEST_COMMAND,
+        RELOAD_COMMAND,
         run,
         module.check_mode,
     )
