@@ -20,6 +20,9 @@ from tragen_runtime.strategies import STYLES, strategy_for
 MAX_BODY = 64 * 1024
 SYMBOL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 JSON = "application/json"
+WHOLE = re.compile(r"-?[0-9]+")  # the sign is kept so "-1" is reported as out of range
+MAX_TRADES_PAGE = 1000
+MAX_ROW_ID = 2**63 - 1  # BIGSERIAL / SQLite INTEGER; a larger bound overflows the driver
 
 
 @dataclass
@@ -149,12 +152,30 @@ def portfolio(rt: Runtime, req: Request) -> Response:
     return _cached(rt, "api:portfolio", load)
 
 
-def trades(rt: Runtime, req: Request) -> Response:
+def whole_number_arg(req: Request, name: str, default: int, low: int, high: int) -> int:
+    """Query argument `name` as an int in [low, high]; `default` when absent.
+
+    Out-of-range values are refused rather than clamped: a client asking for -1 or 5000 rows
+    has a bug, and answering with a silently different page hides it."""
+    text = req.arg(name)
+    if text is None:  # parse_qs drops blank values, so `?limit=` lands here too
+        return default
     try:
-        limit = min(1000, max(1, int(req.arg("limit", "100") or 100)))
-        after = int(req.arg("after_id", "0") or 0)
-    except ValueError:
-        raise HttpError(400, "limit and after_id must be integers") from None
+        # ASCII digits only: int() would also take " 5", "+5", "1_000" and non-Latin digits
+        value = int(text) if WHOLE.fullmatch(text) else None
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        value = None
+    if value is not None and low <= value <= high:
+        return value
+    shown = text if value is not None else repr(text)
+    if len(shown) > 40:  # the argument is echoed back: keep a hostile one short
+        shown = shown[:37] + "..."
+    raise HttpError(400, f"{name} must be a whole number from {low} to {high}, found {shown}")
+
+
+def trades(rt: Runtime, req: Request) -> Response:
+    limit = whole_number_arg(req, "limit", 100, 1, MAX_TRADES_PAGE)
+    after = whole_number_arg(req, "after_id", 0, 0, MAX_ROW_ID)
     rows = repo.list_trades(rt.db, limit, req.arg("agent_id"), after)
     return json_response(200, {"trades": rows})
 
