@@ -8,6 +8,7 @@
     {{ tragen_config | tragen_validate_config }}           -> ['location: message', ...]
     {{ tragen_config | tragen_stage_requirements(tragen_stage) }}
     {{ {'groups': groups, 'hostvars': hostvars} | tragen_check_inventory(tragen_config) }}
+    {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
 """
@@ -26,7 +27,7 @@ except ImportError:  # ansible runs from the venv, where the package may not be 
 
 from ansible.errors import AnsibleFilterError
 
-from tragen_runtime import sizing
+from tragen_runtime import release, sizing
 from tragen_runtime.config import (
     Problem,
     check_inventory,
@@ -114,6 +115,19 @@ def check_inventory_filter(inventory: Mapping[str, Any], doc: Any) -> list[str]:
     return _lines(check_inventory({"groups": groups, "hostvars": hostvars}, plain(doc) or {}))
 
 
+def release_id(source_digest: str, documents: Any) -> str:
+    """``documents``: every app server's rendered configuration (a list of mappings)."""
+    docs = plain(documents)
+    wrong = [d for d in docs if not isinstance(d, Mapping)] if isinstance(docs, list) else [docs]
+    try:
+        if wrong:  # a mapping given for the list would be read key by key
+            raise TypeError("documents must be a list of mappings, found a "
+                            f"{type(wrong[0]).__name__}")
+        return release.release_id(str(plain(source_digest)).strip(), release.config_digest(docs))
+    except (TypeError, ValueError) as error:
+        raise AnsibleFilterError(f"tragen_release_id: {error}") from error
+
+
 class FilterModule:
     """Ansible's entry point."""
 
@@ -127,4 +141,5 @@ class FilterModule:
             "tragen_validate_config": validate_config,
             "tragen_stage_requirements": stage_requirements,
             "tragen_check_inventory": check_inventory_filter,
+            "tragen_release_id": release_id,
         }

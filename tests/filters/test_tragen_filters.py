@@ -34,6 +34,7 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_check_inventory",
         "tragen_gunicorn_workers",
         "tragen_postgresql_memory",
+        "tragen_release_id",
         "tragen_size_to_bytes",
         "tragen_stage_requirements",
         "tragen_validate_config",
