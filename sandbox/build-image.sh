@@ -45,9 +45,8 @@ deb $mirror bookworm main
 deb $mirror bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 SOURCES
-# Keep downloaded packages: the sandbox mounts a shared archive cache here.
-echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' >"$rootfs/etc/apt/apt.conf.d/10keep-debs"
-rm -f "$rootfs/etc/apt/apt.conf.d/docker-clean"
+# Packages come through the sandbox's package cache (sandbox/apt-proxy.conf, mounted by
+# playbooks/sandbox/up.yml and molecule), so a host need not keep the .deb files it installed.
 printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
   >"$rootfs/etc/apt/apt.conf.d/20no-recommends"
 

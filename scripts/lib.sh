@@ -10,9 +10,10 @@ export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-$([ -t 1 ] && echo 1 || echo 
 export PY_COLORS="$ANSIBLE_FORCE_COLOR"
 
 # Debian packages the controller needs: podman with runc for the sandbox hosts, debootstrap for
-# their image, and the servers the runtime's integration tests start on loopback addresses.
-TRAGEN_APT_PACKAGES=(podman runc debootstrap uidmap iproute2 git python3-venv
-  postgresql redis-server nginx-light)
+# their image, apt-cacher-ng as their package cache, and the servers the runtime's integration
+# tests start on loopback addresses.
+TRAGEN_APT_PACKAGES=(podman runc debootstrap uidmap iproute2 git python3-venv curl
+  apt-cacher-ng postgresql redis-server nginx-light)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -34,7 +35,7 @@ tragen_apt_packages() {
   # system services, so keep the stock ones from starting on this machine.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}" >/dev/null
   local svc
-  for svc in postgresql redis-server nginx; do
+  for svc in postgresql redis-server nginx apt-cacher-ng; do
     if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
       systemctl disable --now "$svc" >/dev/null 2>&1 || true
     fi
@@ -62,8 +63,39 @@ tragen_venv() {
 
 tragen_image() {
   sandbox/build-image.sh
-  # Every sandbox host and molecule platform mounts this shared package cache.
-  mkdir -p .sandbox/apt-archives
+}
+
+# The sandbox hosts' package cache: apt-cacher-ng with the project's configuration
+# (sandbox/apt-cacher-ng), on a loopback address of its own; every sandbox host mounts
+# sandbox/apt-proxy.conf, which points apt at it. Started once, kept running for later commands
+# (`sandbox.sh down` of the last stage stops it).
+TRAGEN_APT_CACHE_URL=http://127.0.254.1:3142
+TRAGEN_APT_CACHE_PIDFILE=/run/tragen-apt-cache/pid
+
+tragen_apt_cache_running() {
+  curl -fsS -o /dev/null --max-time 2 "$TRAGEN_APT_CACHE_URL/acng-report.html" 2>/dev/null
+}
+
+tragen_apt_cache() {
+  tragen_apt_cache_running && return 0
+  say "starting the sandbox package cache (apt-cacher-ng on ${TRAGEN_APT_CACHE_URL#http://})"
+  install -d -o apt-cacher-ng -g apt-cacher-ng /run/tragen-apt-cache \
+    /var/cache/apt-cacher-ng /var/log/apt-cacher-ng
+  runuser -u apt-cacher-ng -- /usr/sbin/apt-cacher-ng -c "$TRAGEN_ROOT/sandbox/apt-cacher-ng"
+  local _
+  for _ in $(seq 50); do
+    tragen_apt_cache_running && return 0
+    sleep 0.2
+  done
+  tail -5 /var/log/apt-cacher-ng/apt-cacher.err >&2 || true
+  die "the package cache did not start; its log is /var/log/apt-cacher-ng/apt-cacher.err"
+}
+
+tragen_apt_cache_stop() {
+  [ -f "$TRAGEN_APT_CACHE_PIDFILE" ] || return 0
+  say "stopping the sandbox package cache"
+  kill "$(cat "$TRAGEN_APT_CACHE_PIDFILE")" 2>/dev/null || true
+  rm -f "$TRAGEN_APT_CACHE_PIDFILE"
 }
 
 # systemd in every sandbox host holds several inotify instances, and all the hosts are root's:
@@ -86,6 +118,7 @@ tragen_bootstrap() {
   tragen_apt_packages
   tragen_venv
   tragen_image
+  tragen_apt_cache
   tragen_inotify
 }
 
