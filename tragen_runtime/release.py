@@ -85,12 +85,18 @@ def source_digest(source_dir: Path) -> str:
     return manifest.hexdigest()
 
 
-def _without_release_id(document: Mapping[str, object]) -> dict[str, object]:
-    """A copy without `runtime.release_id`: the id is derived from this digest."""
+def _stage_wide(document: Mapping[str, object]) -> dict[str, object]:
+    """A copy without what differs by host or is derived from the digest: `runtime.release_id`
+    (the id comes from this digest) and `runtime.http.bind` (each host's own address; a
+    release is one for the whole stage, and a run limited to some hosts must find the same id)."""
     copy = dict(document)
     runtime = copy.get("runtime")
-    if isinstance(runtime, Mapping) and "release_id" in runtime:
-        copy["runtime"] = {key: value for key, value in runtime.items() if key != "release_id"}
+    if isinstance(runtime, Mapping):
+        stage_wide = {key: value for key, value in runtime.items() if key != "release_id"}
+        http = stage_wide.get("http")
+        if isinstance(http, Mapping):
+            stage_wide["http"] = {key: value for key, value in http.items() if key != "bind"}
+        copy["runtime"] = stage_wide
     return copy
 
 
@@ -105,7 +111,7 @@ def config_digest(documents: Sequence[Mapping[str, object]]) -> str:
 
     The list is sorted by each document's canonical JSON: the order Ansible happens to visit
     the hosts in must not change the id."""
-    rendered = sorted(_canonical(_without_release_id(document)) for document in documents)
+    rendered = sorted(_canonical(_stage_wide(document)) for document in documents)
     return hashlib.sha256(f"[{','.join(rendered)}]".encode()).hexdigest()
 
 

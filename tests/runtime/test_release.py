@@ -138,6 +138,13 @@ def test_config_digest_ignores_the_release_id_itself() -> None:
     assert config_digest([{**DOC_A, "release_id": "x"}]) != config_digest([DOC_A])
 
 
+def test_config_digest_ignores_each_hosts_own_address() -> None:
+    assert config_digest([DOC_A]) == config_digest([DOC_B])
+    assert DOC_A["runtime"]["http"] == {"bind": "a"}  # the caller's document is left alone
+    assert config_digest([{**DOC_A, "runtime": {"http": {"bind": "a", "port": 1}}}]) != (
+        config_digest([DOC_A]))
+
+
 def test_config_digest_changes_with_any_value_or_host() -> None:
     digest = config_digest([DOC_A, DOC_B])
     changed = {**DOC_A, "production": {"max_agents": 6}}

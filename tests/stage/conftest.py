@@ -17,9 +17,6 @@ from tests.sandbox.sandbox import Sandbox, run
 
 pytestmark = pytest.mark.sandbox
 
-FIRST_RELEASE = "v1"
-
-
 @pytest.fixture(scope="session")
 def medium() -> Iterator[Sandbox]:
     given = os.environ.get("TRAGEN_STAGE_SANDBOX")
@@ -33,9 +30,7 @@ def medium() -> Iterator[Sandbox]:
     up = sandbox.up()
     assert up.returncode == 0, up.stdout[-4000:]
     try:
-        site = sandbox.playbook(
-            "playbooks/site.yml", "-e", f"tragen_app_release_id={FIRST_RELEASE}"
-        )
+        site = sandbox.playbook("playbooks/site.yml")
         assert site.returncode == 0, site.stdout[-6000:] + site.stderr[-2000:]
         yield sandbox
     finally:

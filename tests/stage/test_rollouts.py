@@ -1,8 +1,9 @@
 """Rollouts on the live `medium` stage while a load generator counts every request.
 
-The tests run in file order and build on each other (the stage goes v1 -> v2, refuses v3,
-loses a host on the way to v4, rolls back to v2 and v1, gets two configuration deploys, and
-refuses an invalid configuration). During each operation tools/loadgen.py sends about 30
+The tests run in file order and build on each other (the stage goes from v1, the release
+site.yml deployed under an id derived from its code and configuration, to v2, refuses v3, loses
+a host on the way to v4, rolls back to v2 and v1, gets two configuration deploys, refuses an
+invalid configuration, and takes a changed configuration from site.yml in batches). During each operation tools/loadgen.py sends about 30
 requests a second (reads and writes) through the load balancer; every non-2xx answer and
 every connection error counts as failed. The counts of each case are printed.
 
@@ -160,8 +161,20 @@ def wait_ready(sandbox: Sandbox, host: str, timeout: float = 120) -> None:
 
 # --- the cases, in order ---------------------------------------------------------------------
 
-def test_rolling_update_v1_to_v2(medium: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
-    assert set(releases(medium).values()) == {"v1"}
+@pytest.fixture(scope="module")
+def v1(medium: Sandbox) -> str:
+    """The release site.yml deployed: one id, derived from the code and the configuration."""
+    live = set(releases(medium).values())
+    assert len(live) == 1, live
+    first = live.pop()
+    assert re.fullmatch(r"r[0-9a-f]{10}-[0-9a-f]{8}", first), first
+    return first
+
+
+def test_rolling_update_v1_to_v2(
+    medium: Sandbox, v1: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert set(releases(medium).values()) == {v1}
     with load(medium, "rolling update v1 -> v2", capsys) as tally:
         result = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v2")
     assert result.returncode == 0, output(result)[-6000:]
@@ -242,7 +255,7 @@ def test_host_killed_during_the_rollout_stops_it(
 
 
 def test_rollback_to_previous_then_to_a_named_release(
-    medium: Sandbox, capsys: pytest.CaptureFixture[str]
+    medium: Sandbox, v1: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with load(medium, "rollback v4 -> previous (v2)", capsys) as tally:
         result = medium.playbook("playbooks/rollback.yml")
@@ -251,9 +264,9 @@ def test_rollback_to_previous_then_to_a_named_release(
     assert_no_failed_request(tally)
 
     with load(medium, "rollback v2 -> named v1", capsys) as tally:
-        result = medium.playbook("playbooks/rollback.yml", "-e", "tragen_rollback_to=v1")
+        result = medium.playbook("playbooks/rollback.yml", "-e", f"tragen_rollback_to={v1}")
     assert result.returncode == 0, output(result)[-6000:]
-    assert releases(medium) == {host: "v1" for host in app_servers(medium)}
+    assert releases(medium) == {host: v1 for host in app_servers(medium)}
     assert_no_failed_request(tally)
 
     before = stage_state(medium)
@@ -264,7 +277,7 @@ def test_rollback_to_previous_then_to_a_named_release(
 
 
 def test_deploy_config_changes_the_configuration_not_the_code(
-    medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    medium: Sandbox, v1: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     before = {host: version(medium, host) for host in app_servers(medium)}
     config = tragen_config(medium)
@@ -279,11 +292,11 @@ def test_deploy_config_changes_the_configuration_not_the_code(
     # the newest three, and the live and previous releases (v1, the oldest) whatever their age.
     for host, state in stage_state(medium).items():
         left = state["releases"].split()
-        assert state["current"] in left and state["previous"] == "v1" and "v1" in left, state
+        assert state["current"] in left and state["previous"] == v1 and v1 in left, state
         assert len(left) <= kept + 1, f"{host} keeps {left}"
     for host in app_servers(medium):
         now = version(medium, host)
-        assert now["release_id"].startswith("v1-cfg-"), now
+        assert now["release_id"].startswith(f"{v1}-cfg-"), now
         assert now["package_version"] == before[host]["package_version"]
         assert now["config_digest"] != before[host]["config_digest"]
         live = yaml.safe_load(in_container(medium, host, "cat", "/opt/tragen/current/config.yaml"))
@@ -332,3 +345,21 @@ def test_invalid_configuration_is_refused_before_any_host_changes(
     assert "is not deployable; no host was touched" in text, text[-4000:]
     assert "max_agents" in text and "strategy" in text, text[-4000:]
     assert stage_state(medium) == before
+
+
+def test_site_yml_takes_a_changed_configuration_in_batches(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    before = releases(medium)
+    config = tragen_config(medium)
+    config["production"]["concurrent_analyses"] -= 1
+    with load(medium, "site.yml with a changed configuration", capsys) as tally:
+        result = medium.playbook("playbooks/site.yml", "-e", config_file(tmp_path, config))
+    text = output(result)
+    assert result.returncode == 0, text[-6000:]
+    # Never every app server at once: the rolling update's batches, one after the other.
+    assert "through the rolling update" in text and "batch 2:" in text, text[-6000:]
+    after = set(releases(medium).values())
+    assert len(after) == 1 and after.isdisjoint(before.values()), (before, after)
+    assert re.fullmatch(r"r[0-9a-f]{10}-[0-9a-f]{8}", after.pop())
+    assert_no_failed_request(tally)
