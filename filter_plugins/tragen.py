@@ -8,6 +8,7 @@
     {{ tragen_config | tragen_validate_config }}           -> ['location: message', ...]
     {{ tragen_config | tragen_stage_requirements(tragen_stage) }}
     {{ {'groups': groups, 'hostvars': hostvars} | tragen_check_inventory(tragen_config) }}
+    {{ tragen_config | tragen_config_notices }}            -> ['$.x: not acted on in ...', ...]
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
@@ -32,6 +33,7 @@ from tragen_runtime.config import (
     Problem,
     check_inventory,
     check_stage_requirements,
+    notices,
     validate_document,
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
@@ -99,6 +101,12 @@ def stage_requirements(doc: Any, stage: str) -> list[str]:
     return _lines(check_stage_requirements(plain(doc), str(stage)))
 
 
+def config_notices(doc: Any) -> list[str]:
+    """Notes on a valid configuration: every key nothing acts on in this release (the key
+    registry), and what nginx_plus means."""
+    return _lines(notices(plain(doc)))
+
+
 def check_inventory_filter(inventory: Mapping[str, Any], doc: Any) -> list[str]:
     """``inventory`` holds Ansible's ``groups`` and ``hostvars``; only the variables the
     checks read are fetched from the (lazy, templated) hostvars."""
@@ -141,5 +149,6 @@ class FilterModule:
             "tragen_validate_config": validate_config,
             "tragen_stage_requirements": stage_requirements,
             "tragen_check_inventory": check_inventory_filter,
+            "tragen_config_notices": config_notices,
             "tragen_release_id": release_id,
         }

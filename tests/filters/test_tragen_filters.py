@@ -32,6 +32,7 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_allocate_resources",
         "tragen_bytes_to_size",
         "tragen_check_inventory",
+        "tragen_config_notices",
         "tragen_gunicorn_workers",
         "tragen_postgresql_memory",
         "tragen_release_id",
@@ -105,6 +106,15 @@ def test_validate_config_returns_location_and_message_lines() -> None:
     assert FILTERS["tragen_validate_config"]({"production": {"max_agent": 5}}) == [
         "$.production.max_agent: unknown key 'max_agent'; did you mean 'max_agents'?"
     ]
+
+
+def test_config_notices_name_the_keys_nothing_acts_on() -> None:
+    doc = {"production": {TaggedStr("max_agents"): 5}, "agents": {"additional_safety_checks": True}}
+    assert FILTERS["tragen_config_notices"](doc) == [
+        "$.agents.additional_safety_checks: not acted on in this release: there are no extra "
+        "checks to switch on: the breakers and loss thresholds run whatever it says"
+    ]
+    assert FILTERS["tragen_config_notices"]({"production": {"max_agents": 5}}) == []
 
 
 def test_stage_requirements() -> None:

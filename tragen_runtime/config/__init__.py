@@ -3,7 +3,8 @@
 Public API (called by the runtime at start-up, the Ansible gate and ``tragen-config``):
 ``validate_document``, ``load_document``, ``load_valid_config``, ``InvalidConfiguration``,
 ``check_stage_requirements``, ``check_inventory``, ``notices`` (operator notes on a valid
-document) and the ``Problem`` record.
+document, every key nothing acts on in this release among them: see ``registry``) and the
+``Problem`` record.
 """
 
 from .inventory_checks import check_inventory

@@ -2,12 +2,15 @@
 
     tragen-config validate PATH [PATH ...] [--stage STAGE] [--var NAME]
     tragen-config check INVENTORY_DIR
+    tragen-config explain '$.json.path' | --not-acted-on
     tragen-config plan --inventory INVENTORY_DIR [--avg-profit-factor F] [--api-calls-per-day N]
     tragen-config plan CONFIG --stage STAGE [--app-servers N] [--cores N] [--memory-gb N] ...
 
 Exit 0: all good. Exit 1: a file is invalid or cannot be parsed, an inventory check failed,
 or a plan does not fit or exceeds a budget. Exit 2: usage error or a file that cannot be read.
-Problems go to standard error, one per line: ``PATH: <location>: <message>``.
+Problems go to standard error, one per line: ``PATH: <location>: <message>``. A valid file's
+notes (keys not acted on in this release among them) go to standard output, one per line:
+``PATH: <location>: note: <message>``. ``explain`` exits 0 for a known key, 1 for an unknown one.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .explain import explain, not_acted_on_table
 from .inventory import InventoryError, read_inventory
 from .inventory_checks import check_inventory
+from .keypaths import PathSyntaxError
 from .notices import notices
 from .parsing import read_document
 from .planning import Host, app_hosts, default_hosts, make_plan
@@ -65,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("inventory", type=Path, metavar="INVENTORY_DIR")
     check.set_defaults(run=_check)
+
+    explainer = commands.add_parser(
+        "explain", help="what acts on a configuration key, or why nothing does"
+    )
+    explainer.add_argument(
+        "path", nargs="?", metavar="PATH", help="a JSON path such as '$.production.max_agents'"
+    )
+    explainer.add_argument(
+        "--not-acted-on",
+        action="store_true",
+        help="print the markdown table of the keys nothing acts on in this release",
+    )
+    explainer.set_defaults(run=_explain)
 
     plan = commands.add_parser("plan", help="resources, cost and fit of a stage")
     plan.add_argument("config", nargs="?", type=Path, metavar="CONFIG", help="a config file")
@@ -121,9 +139,13 @@ def _validate(args: argparse.Namespace) -> int:
         else:
             sections = len(doc) if isinstance(doc, Mapping) else 0
             print(f"{path}: valid ({sections} section{'s' if sections != 1 else ''})")
-            for note in notices(doc):
-                print(f"{path}: {note.location}: note: {note.message}")
+            _notes(path, doc)
     return status
+
+
+def _notes(source: object, doc: object) -> None:
+    for note in notices(doc):
+        print(f"{source}: {note.location}: note: {note.message}")
 
 
 def _variable(doc: object, name: str) -> tuple[object, list[Problem]]:
@@ -148,7 +170,29 @@ def _check(args: argparse.Namespace) -> int:
         return INVALID
     hosts = len(inventory.groups.get("all", []))
     print(f"{args.inventory}: ready to deploy (stage {inventory.stage}, {hosts} hosts)")
+    _notes(args.inventory, config)
     return OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if (args.path is not None) == args.not_acted_on:
+        print(
+            "tragen-config explain: give either a JSON path such as '$.production.max_agents' "
+            "or --not-acted-on",
+            file=sys.stderr,
+        )
+        return USAGE
+    if args.not_acted_on:
+        print(not_acted_on_table(), end="")
+        return OK
+    try:
+        explanation = explain(args.path)
+    except PathSyntaxError as error:
+        print(f"tragen-config explain: {error}", file=sys.stderr)
+        return USAGE
+    for line in explanation.lines:
+        print(line, file=sys.stdout if explanation.known else sys.stderr)
+    return OK if explanation.known else INVALID
 
 
 def _plan(args: argparse.Namespace) -> int:

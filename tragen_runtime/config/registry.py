@@ -1,0 +1,929 @@
+"""The key registry: what acts on each key the schemas accept, or why nothing does.
+
+An operator who validates a configuration believes what it says; a key that is accepted and
+then ignored must say so. Every leaf path of the schemas (``schema_paths.leaf_paths``) has an
+entry here; ``tests/config/test_registry.py`` fails on a missing, stale or dangling one.
+
+Paths use ``.*`` for any key of a map and ``[*]`` for any item of a list; an entry with a name
+where the schema has ``.*`` (``...portfolio_breakers.total_loss.threshold``) answers for that
+name and the ``.*`` entry for every other. Actors are ``module:qualname`` (Python), a file
+(``roles/.../template.j2``, a playbook) or ``file:name`` (a variable defined in that file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Absent(Enum):
+    """A sibling key that is not written at all."""
+
+    ABSENT = "absent"
+
+
+ABSENT = Absent.ABSENT
+Value = str | int | float | bool | None | Absent
+
+
+@dataclass(frozen=True)
+class IgnoredWhen:
+    """The actors skip the key while its sibling ``sibling`` holds one of ``values``."""
+
+    sibling: str
+    values: tuple[Value, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActedOn:
+    """A key that changes what the toolkit does: who reads it, how, and what absence means."""
+
+    path: str
+    actors: tuple[str, ...]
+    rule: str
+    default: str
+    ignored_when: IgnoredWhen | None = None
+
+
+@dataclass(frozen=True)
+class NotActedOn:
+    """A key accepted as the guide writes it that nothing in this release acts on."""
+
+    path: str
+    reason: str
+
+
+Entry = ActedOn | NotActedOn
+
+
+def _not_acted_on(parent: str, keys: Iterable[str], reason: str) -> tuple[NotActedOn, ...]:
+    """One entry per key of ``parent`` that shares one reason."""
+    return tuple(NotActedOn(f"{parent}.{key}", reason) for key in keys)
+
+
+_BREAKER_KEYS = ("threshold", "cooldown", "auto_reset", "action", "reduction_factor", "duration")
+_DISABLED = (False, ABSENT)
+
+_MONITORING = (
+    "no monitoring component (Prometheus, Alertmanager, notifier) is deployed in this release, "
+    "so nothing collects, keeps or alerts by it (issue: monitoring)"
+)
+_KPI = (
+    "GET /api/v1/kpis echoes it as a target, but nothing compares observed figures with it or "
+    "alarms at the critical value (issue: monitoring)"
+)
+_NO_AUTO_SCALING = (
+    "nothing adds or removes app servers or instances in this release; the inventory fixes them"
+)
+_PERFORMANCE_POOLS = (
+    "performance pools are skipped when agents are built: no capital is allocated by "
+    "performance in this release"
+)
+_RESETS_ITSELF = (
+    "the breaker resets by itself when its value falls back (after its cooldown or duration, if "
+    "it has one), whatever this says; there is no operator reset yet (issue: safety)"
+)
+_CORRELATION_UNBUILT = (
+    "no correlation across agents is measured, so the correlation_spike breaker is not built "
+    "(its reduction_factor serves the position_reduction procedure) (issue: safety)"
+)
+_OTHER_PORTFOLIO_BREAKER = (
+    "only the portfolio breakers total_loss and correlation_spike are built; one of another "
+    "name is accepted and never trips (issue: safety)"
+)
+_OTHER_SYSTEM_BREAKER = (
+    "only the system breakers api_failure_rate and memory_usage are built; one of another name "
+    "is accepted and never trips (issue: safety)"
+)
+_OTHER_API_POOL = (
+    "only the pool named database is read: the runtime opens no other outbound pool (market "
+    "data is simulated or replayed, the broker is the paper one)"
+)
+
+_RISK = "tragen_runtime.risk:CircuitBreakers"
+_FROM_CONFIG = f"{_RISK}.from_config"
+_EVALUATE = f"{_RISK}.evaluate"
+_FEED = "tragen_runtime.engine:Engine._feed_breakers"
+_PER_WORKER = "each worker evaluates it every lease round and keeps its own trip state"
+_PROFILE = (
+    "tragen_runtime.workers:choose_profile",
+    "tragen_runtime.workers:worker_plan",
+    "tragen_runtime.sizing:gunicorn_workers",
+)
+_CHOSEN = (
+    "when this profile is chosen (TRAGEN_CPU_PROFILE, the only profile, else distributed / "
+    "multi_process / single_process by production)"
+)
+_NGINX = "roles/tragen_nginx/defaults/main.yml"
+_UPSTREAM = "roles/tragen_nginx/templates/tragen-upstream.conf.j2"
+_POSTGRESQL = "roles/tragen_postgresql/defaults/main.yml"
+_SQLITE = IgnoredWhen(
+    "type", ("sqlite",), "a sqlite database is a file: it has no connection limit or pool"
+)
+_NOT_AUTO_SCALING = IgnoredWhen(
+    "auto_scale", _DISABLED, "the pool runs its min_agents and no standby agents"
+)
+_COMPRESSION_OFF = IgnoredWhen("enabled", _DISABLED, "nothing is compressed")
+
+REGISTRY: tuple[Entry, ...] = (
+    # -- production -------------------------------------------------------------------------
+    ActedOn(
+        "$.production.max_agents",
+        ("tragen_runtime.agents:max_agents", "tragen_runtime.workers:choose_profile",
+         "tragen_runtime.config.planning:agent_count"),
+        "caps the agents built (the lower of it and agents.max_count); above 25 it picks the "
+        "multi_process cpu profile when several are given; `tragen-config plan` sizes for it",
+        "5 (or agents.max_count)",
+    ),
+    ActedOn(
+        "$.production.concurrent_analyses",
+        ("tragen_runtime.settings:settings_from_config", "tragen_runtime.workers:worker_plan"),
+        "caps gunicorn's workers per app server (each worker runs one analysis at a time)",
+        "no cap (workers from the cpu_scaling profile)",
+    ),
+    ActedOn(
+        "$.production.memory_limit",
+        ("roles/tragen_app/vars/main.yml:tragen_app__memory_max",
+         "roles/tragen_app/templates/tragen.service.j2",
+         f"{_POSTGRESQL}:tragen_postgresql_memory_limit",
+         "roles/tragen_postgresql/vars/main.yml:tragen_postgresql_memory"),
+        "the app service's systemd MemoryMax (capped by tragen_host_memory_gb), and the memory "
+        "PostgreSQL's shared_buffers, effective_cache_size and work_mem are sized from",
+        "MemoryMax: the host's tragen_host_memory_gb, else infinity; PostgreSQL: the host's memory",
+    ),
+    ActedOn(
+        "$.production.distributed",
+        ("tragen_runtime.workers:choose_profile",),
+        "true picks the distributed cpu_scaling profile when several profiles are given and "
+        "TRAGEN_CPU_PROFILE names none",
+        "false",
+    ),
+    # -- monitoring (single_agent.yaml and monitoring_scale's MONITORING_CONFIG) ------------
+    NotActedOn(
+        "$.monitoring.check_interval",
+        "the runtime's checks (lease rounds, /readyz) keep their own schedule; nothing reads "
+        "this interval (issue: monitoring)",
+    ),
+    NotActedOn(
+        "$.monitoring.detailed_logging",
+        "the log level comes from TRAGEN_LOG_LEVEL; this switch is not read",
+    ),
+    *_not_acted_on(
+        "$.monitoring.metrics_collection",
+        ("frequency", "aggregation_window", "retention_period", "agent_metrics",
+         "system_metrics"),
+        _MONITORING,
+    ),
+    NotActedOn("$.monitoring.alerting.escalation_levels[*].threshold", _MONITORING),
+    NotActedOn("$.monitoring.alerting.escalation_levels[*].notify", _MONITORING),
+    *_not_acted_on(
+        "$.monitoring.alerting.alert_aggregation", ("window", "max_alerts_per_window"),
+        _MONITORING,
+    ),
+    # -- agent_pools -------------------------------------------------------------------------
+    ActedOn(
+        "$.agent_pools.*",
+        ("tragen_runtime.agents:build_agents",),
+        "this many agents of the template named like the pool (or of the style its name says: "
+        "aggressive, balanced, ...), all pools within production.max_agents",
+        "no pools: agents cycle through the templates up to the cap",
+    ),
+    ActedOn(
+        "$.agent_pools.strategy_pools.*.min_agents",
+        ("tragen_runtime.agents:build_agents",),
+        "agents of the pool that always work (within production.max_agents)",
+        "required",
+    ),
+    ActedOn(
+        "$.agent_pools.strategy_pools.*.max_agents",
+        ("tragen_runtime.agents:build_agents", "tragen_runtime.engine:active_ranks"),
+        "with auto_scale, standby agents up to this many (shared in proportion when the cap "
+        "leaves less room), working while the scale metric is high",
+        "required",
+        _NOT_AUTO_SCALING,
+    ),
+    ActedOn(
+        "$.agent_pools.strategy_pools.*.auto_scale",
+        ("tragen_runtime.agents:build_agents", "tragen_runtime.engine:Engine.run_tick"),
+        "true adds standby agents (up to max_agents) that analyse only while the pool's "
+        "scale_metric asks",
+        "false",
+    ),
+    ActedOn(
+        "$.agent_pools.strategy_pools.*.scale_metric",
+        ("tragen_runtime.engine:pool_levels", "tragen_runtime.engine:active_ranks"),
+        "market_volatility or trend_strength (0..1 from the shared indicators) sets how many "
+        "standby agents work; any other name keeps them all working",
+        "every standby agent works",
+        _NOT_AUTO_SCALING,
+    ),
+    *_not_acted_on(
+        "$.agent_pools.performance_pools.*",
+        ("allocation", "min_performance_score", "new_strategies"),
+        _PERFORMANCE_POOLS,
+    ),
+    # -- database ----------------------------------------------------------------------------
+    ActedOn(
+        "$.database.type",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:open_database",
+         "roles/tragen_app/vars/main.yml:tragen_app__database_type"),
+        "sqlite: one file; postgresql: one server; postgresql_cluster: the primary and, with "
+        "read_write_split, its replicas for reads",
+        "required (the runtime alone falls back to sqlite)",
+    ),
+    ActedOn(
+        "$.database.path",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:SqliteDatabase"),
+        "the SQLite file (WAL mode) the runtime opens",
+        "required for sqlite",
+    ),
+    ActedOn(
+        "$.database.host",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:_conninfo"),
+        "the PostgreSQL server the runtime connects to",
+        "required for postgresql",
+    ),
+    ActedOn(
+        "$.database.database",
+        ("tragen_runtime.settings:_database", f"{_POSTGRESQL}:tragen_postgresql_app_database"),
+        "the PostgreSQL database the role creates for the app and the runtime connects to",
+        "tragen",
+    ),
+    ActedOn(
+        "$.database.max_connections",
+        (f"{_POSTGRESQL}:tragen_postgresql_max_connections",
+         "roles/tragen_postgresql/templates/tragen.conf.j2",
+         "roles/tragen_postgresql/tasks/assert.yml", "tragen_runtime.sizing:postgresql_memory"),
+        "PostgreSQL's max_connections (and work_mem per connection); the role refuses to run "
+        "when app servers x pool + 10 reserved exceed it",
+        "100",
+        _SQLITE,
+    ),
+    ActedOn(
+        "$.database.connection_pool",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:pool_sizes",
+         f"{_POSTGRESQL}:tragen_postgresql_app_pool_size"),
+        "a number: the connections one app server opens at most, split between its workers "
+        "(the PostgreSQL role budgets it); true or false: 20, pooling is never off",
+        "20",
+        _SQLITE,
+    ),
+    ActedOn(
+        "$.database.primary",
+        ("tragen_runtime.settings:_database",),
+        "the postgresql_cluster server every write (and every read without read_write_split) "
+        "goes to",
+        "required for postgresql_cluster",
+    ),
+    ActedOn(
+        "$.database.replicas",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:PostgresDatabase"),
+        "servers reads go to in turn while their replay lag is within "
+        "runtime.database.replica_max_lag_seconds (the hosts cloned come from the inventory)",
+        "none",
+        IgnoredWhen(
+            "read_write_split", _DISABLED,
+            "every query goes to the primary",
+        ),
+    ),
+    ActedOn(
+        "$.database.read_write_split",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:PostgresDatabase.read"),
+        "true sends reads to healthy replicas, false keeps everything on the primary",
+        "false",
+    ),
+    NotActedOn(
+        "$.database.failover",
+        "no failover manager (Patroni) is deployed yet: the runtime always connects to the "
+        "configured primary (issue: postgresql-ha)",
+    ),
+    # -- load_balancing ----------------------------------------------------------------------
+    NotActedOn(
+        "$.load_balancing.enabled",
+        "nginx is deployed whenever the inventory's lb group has hosts; this switch is not read",
+    ),
+    ActedOn(
+        "$.load_balancing.type",
+        ("roles/tragen_nginx/tasks/main.yml", "tragen_runtime.config.notices:notices"),
+        "nginx and nginx_plus both deploy Debian's open-source nginx; nginx_plus adds a note on "
+        "what that means (passive health checks, no NGINX Plus API)",
+        "nginx",
+    ),
+    ActedOn(
+        "$.load_balancing.strategy",
+        (f"{_NGINX}:tragen_nginx_strategy", _UPSTREAM),
+        "the upstream's balancing method (least_conn, ip_hash or nginx's round robin)",
+        "round_robin",
+    ),
+    ActedOn(
+        "$.load_balancing.health_checks",
+        (f"{_NGINX}:tragen_nginx_max_fails", _UPSTREAM),
+        "true: passive checks (max_fails=3 per fail_timeout); false: max_fails=0",
+        "true",
+    ),
+    ActedOn(
+        "$.load_balancing.ssl_termination",
+        (f"{_NGINX}:tragen_nginx_tls_enabled", "roles/tragen_nginx/templates/tragen.conf.j2"),
+        "true: nginx terminates TLS on 443 (given or self-signed certificate); false: no TLS "
+        "listener",
+        "true",
+    ),
+    NotActedOn(
+        "$.load_balancing.failover",
+        "one nginx is deployed, with no standby balancer or shared address to fail over to",
+    ),
+    # -- servers -----------------------------------------------------------------------------
+    ActedOn(
+        "$.servers.app_servers",
+        ("tragen_runtime.config.cli:_configured_servers",),
+        "`tragen-config plan CONFIG` sizes this many app servers unless --app-servers is given; "
+        "a deploy runs the inventory's app_servers group, whatever this count says",
+        "1",
+    ),
+    NotActedOn(
+        "$.servers.db_servers",
+        "the inventory's db_primary and db_replicas groups decide the database hosts; this count "
+        "is not read",
+    ),
+    NotActedOn(
+        "$.servers.cache_servers",
+        "the inventory's cache group decides the Redis hosts; this count is not read",
+    ),
+    # -- agents ------------------------------------------------------------------------------
+    ActedOn(
+        "$.agents.max_count",
+        ("tragen_runtime.agents:max_agents", "tragen_runtime.config.planning:agent_count"),
+        "caps the agents built (the lower of it and production.max_agents); `plan` sizes for it "
+        "when production.max_agents is absent",
+        "no cap beyond production.max_agents",
+    ),
+    ActedOn(
+        "$.agents.paper_trading_only",
+        ("tragen_runtime.settings:settings_from_config",),
+        "true: orders go to the paper broker; false: the runtime refuses to start (no live "
+        "broker exists in this release)",
+        "true",
+    ),
+    NotActedOn(
+        "$.agents.additional_safety_checks",
+        "there are no extra checks to switch on: the breakers and loss thresholds run whatever "
+        "it says",
+    ),
+    # -- agent_templates ---------------------------------------------------------------------
+    ActedOn(
+        "$.agent_templates.*.personality.risk_tolerance",
+        ("tragen_runtime.agents:build_agents", "tragen_runtime.risk:order_quantity"),
+        "a stop-out loses risk_tolerance x 0.5 % of the agent's equity; a position is at most "
+        "risk_tolerance x 5 % of it",
+        "required (without agent_templates the guide's three templates: 7, 4, 2)",
+    ),
+    ActedOn(
+        "$.agent_templates.*.personality.analysis_style",
+        ("tragen_runtime.agents:build_agents", "tragen_runtime.strategies:strategy_for"),
+        "the strategy the agent analyses with (scalper, swing_trader, conservative)",
+        "required (without agent_templates the guide's three templates)",
+    ),
+    ActedOn(
+        "$.agent_templates.*.personality.max_trades_per_day",
+        ("tragen_runtime.agents:build_agents", "tragen_runtime.engine:Engine._maybe_trade"),
+        "an agent opens a position only while its trades today + 2 stay within it (room for "
+        "the closing trade); closing is always allowed",
+        "required (without agent_templates the guide's three templates: 50, 5, 3)",
+    ),
+    # -- memory ------------------------------------------------------------------------------
+    ActedOn(
+        "$.memory.agent_memory_limit",
+        ("tragen_runtime.memory:agent_memory_check", "tragen_runtime.runtime:Runtime.readiness"),
+        "GET /readyz reports the worker's memory per agent against it (within_limit); nothing "
+        "is stopped or refused when it is exceeded",
+        "not reported",
+    ),
+    NotActedOn(
+        "$.memory.shared_cache",
+        "there is no shared memory cache: L1 is per worker (caching.l1_cache.size) and L2 is "
+        "Redis (caching.l2_cache.size)",
+    ),
+    ActedOn(
+        "$.memory.gc_frequency",
+        ("tragen_runtime.memory:apply_gc_policy",),
+        "CPython's collector thresholds in every worker (optimized also freezes what start-up "
+        "built)",
+        "normal",
+    ),
+    NotActedOn(
+        "$.memory.memory_pools",
+        "CPython's own allocator is used as it is; no memory pool is set up",
+    ),
+    NotActedOn("$.memory.memory_mapping", "nothing is memory-mapped in this release"),
+    NotActedOn(
+        "$.memory.swap_management",
+        "the toolkit does not change the hosts' swap",
+    ),
+    # -- cpu_scaling -------------------------------------------------------------------------
+    ActedOn(
+        "$.cpu_scaling.single_process.workers",
+        _PROFILE,
+        f"gunicorn workers per app server {_CHOSEN}, within 1..2 x cores + 1 and at most "
+        "production.concurrent_analyses",
+        "required in the profile (1 worker without cpu_scaling)",
+    ),
+    ActedOn(
+        "$.cpu_scaling.single_process.threads_per_worker",
+        _PROFILE,
+        f"gunicorn threads per worker {_CHOSEN}, at least 4 so health probes never queue",
+        "4",
+    ),
+    NotActedOn(
+        "$.cpu_scaling.single_process.async_tasks",
+        "each worker's engine runs its analyses one by one in one thread; there are no async "
+        "tasks to switch on",
+    ),
+    ActedOn(
+        "$.cpu_scaling.multi_process.workers",
+        _PROFILE,
+        f"gunicorn workers per app server {_CHOSEN}, within 1..2 x cores + 1 and at most "
+        "production.concurrent_analyses",
+        "required in the profile (1 worker without cpu_scaling)",
+    ),
+    ActedOn(
+        "$.cpu_scaling.multi_process.threads_per_worker",
+        _PROFILE,
+        f"gunicorn threads per worker {_CHOSEN}, at least 4 so health probes never queue",
+        "4",
+    ),
+    NotActedOn(
+        "$.cpu_scaling.multi_process.process_pools",
+        "gunicorn's workers are the only processes; no process pool is started",
+    ),
+    NotActedOn(
+        "$.cpu_scaling.multi_process.load_balancing",
+        "the kernel hands connections to gunicorn's workers and leases spread the agents "
+        "evenly; no strategy is chosen inside a server",
+    ),
+    NotActedOn(
+        "$.cpu_scaling.distributed.servers",
+        "the inventory's app_servers group decides how many servers run; this count is not read",
+    ),
+    ActedOn(
+        "$.cpu_scaling.distributed.workers_per_server",
+        _PROFILE,
+        f"gunicorn workers per app server {_CHOSEN} (4 threads each), within 1..2 x cores + 1 "
+        "and at most production.concurrent_analyses",
+        "required in the profile",
+    ),
+    NotActedOn(
+        "$.cpu_scaling.distributed.task_queue",
+        "agents are shared out by leases in the database; there is no task queue (Redis is "
+        "the L2 cache only)",
+    ),
+    NotActedOn("$.cpu_scaling.distributed.auto_scaling", _NO_AUTO_SCALING),
+    # -- caching -----------------------------------------------------------------------------
+    ActedOn(
+        "$.caching.*.type",
+        ("tragen_runtime.settings:_redis", "tragen_runtime.cache:RedisCache"),
+        "redis on any level turns the Redis L2 cache on (with runtime.redis, which tragen_app "
+        "writes from the cache group)",
+        "no Redis",
+        IgnoredWhen(
+            "type", ("memory", "database"),
+            "memory and database change nothing: L1 is always in the worker's memory and the "
+            "database always backs the cache",
+        ),
+    ),
+    ActedOn(
+        "$.caching.l1_cache.size",
+        ("tragen_runtime.settings:_l1_entries", "tragen_runtime.cache:TTLCache"),
+        "L1 holds at most size / 4 KB entries (1,000..1,000,000) per worker",
+        "10,000 entries",
+    ),
+    ActedOn(
+        "$.caching.l2_cache.size",
+        ("roles/tragen_redis/defaults/main.yml:tragen_redis_size",
+         "roles/tragen_redis/vars/main.yml:tragen_redis_maxmemory_mb"),
+        "Redis's maxmemory (capped to half the cache host's memory, allkeys-lru)",
+        "256MB",
+    ),
+    NotActedOn(
+        "$.caching.*.size",
+        "only the sizes of l1_cache (entries in each worker) and l2_cache (Redis's maxmemory) "
+        "are read",
+    ),
+    NotActedOn(
+        "$.caching.*.ttl",
+        "every cache use sets its own lifetime: API answers stay 1 s in L1, what the engine "
+        "shares through Redis 3 ticks (at least 5 s), and the database is read fresh",
+    ),
+    ActedOn(
+        "$.caching.*.data",
+        ("tragen_runtime.settings:_l2_data", "tragen_runtime.engine:Engine.run_tick",
+         "tragen_runtime.api:get_agent"),
+        "on the redis level: which of indicators, analysis_results and current_prices the "
+        "engine writes to Redis each tick (other names are ignored; GET /api/v1/agents/ID reads "
+        "analysis results back)",
+        "all three",
+        IgnoredWhen(
+            "type", ("memory", "database"),
+            "only the data list of the redis level is read",
+        ),
+    ),
+    # -- api ---------------------------------------------------------------------------------
+    ActedOn(
+        "$.api.connection_pools.database.min_connections",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:pool_sizes"),
+        "PostgreSQL connections an app server's workers keep open together at least",
+        "1",
+    ),
+    ActedOn(
+        "$.api.connection_pools.database.max_connections",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:pool_sizes"),
+        "caps the PostgreSQL connections one app server opens (the lower of it and "
+        "database.connection_pool)",
+        "database.connection_pool (20)",
+    ),
+    ActedOn(
+        "$.api.connection_pools.database.connection_lifetime",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:PostgresDatabase"),
+        "seconds after which the pool replaces a PostgreSQL connection",
+        "3600",
+    ),
+    NotActedOn(
+        "$.api.connection_pools.database.retry_strategy",
+        "no retry policy is applied: a failed database call is reported and tried again on the "
+        "engine's next round",
+    ),
+    *_not_acted_on(
+        "$.api.connection_pools.*",
+        ("min_connections", "max_connections", "connection_lifetime", "retry_strategy"),
+        _OTHER_API_POOL,
+    ),
+    *_not_acted_on(
+        "$.api.request_batching", ("enabled", "batch_size", "batch_timeout"),
+        "requests are answered one by one; nothing batches them",
+    ),
+    ActedOn(
+        "$.api.compression.enabled",
+        ("tragen_runtime.settings:_gzip_min_size", "tragen_runtime.wsgi:Application.__call__",
+         f"{_NGINX}:tragen_nginx_gzip_enabled", "roles/tragen_nginx/templates/nginx.conf.j2"),
+        "true: the runtime and nginx gzip answers of at least min_size bytes",
+        "false",
+    ),
+    ActedOn(
+        "$.api.compression.algorithm",
+        ("tragen_runtime.settings:_gzip_min_size",),
+        "gzip: the runtime compresses; deflate or br: the runtime does not, and nginx still "
+        "gzips (it has no other)",
+        "gzip",
+        _COMPRESSION_OFF,
+    ),
+    ActedOn(
+        "$.api.compression.min_size",
+        ("tragen_runtime.settings:_gzip_min_size", f"{_NGINX}:tragen_nginx_gzip_min_length"),
+        "smallest answer (bytes) the runtime and nginx compress",
+        "1024",
+        _COMPRESSION_OFF,
+    ),
+    # -- portfolio_risk ----------------------------------------------------------------------
+    NotActedOn(
+        "$.portfolio_risk.diversification.max_agents_per_strategy",
+        "pools are sized by agent_pools alone; no share of agents per strategy is enforced "
+        "(issue: safety)",
+    ),
+    NotActedOn(
+        "$.portfolio_risk.diversification.max_agents_per_timeframe",
+        "agents have no timeframe in this release, so nothing counts agents per timeframe",
+    ),
+    NotActedOn(
+        "$.portfolio_risk.diversification.correlation_limits",
+        "no correlation between agents' positions is measured (issue: safety)",
+    ),
+    NotActedOn(
+        "$.portfolio_risk.aggregate_limits.total_portfolio_risk",
+        "no portfolio risk figure is computed or capped (issue: safety)",
+    ),
+    NotActedOn(
+        "$.portfolio_risk.aggregate_limits.daily_loss_limit",
+        "no daily loss is accounted; only the loss since start trips a breaker (issue: safety)",
+    ),
+    NotActedOn(
+        "$.portfolio_risk.aggregate_limits.monthly_loss_limit",
+        "no monthly loss is accounted; only the loss since start trips a breaker (issue: safety)",
+    ),
+    ActedOn(
+        "$.portfolio_risk.emergency_procedures.auto_halt_threshold",
+        (_FROM_CONFIG, _EVALUATE, _FEED, f"{_RISK}.allows_new_positions"),
+        f"halts new positions while the fleet's loss since start reaches it; {_PER_WORKER}",
+        "0.10",
+    ),
+    ActedOn(
+        "$.portfolio_risk.emergency_procedures.position_reduction_threshold",
+        (_FROM_CONFIG, _EVALUATE, f"{_RISK}.take_position_reduction",
+         "tragen_runtime.engine:Engine._reduce_positions"),
+        "at this loss each worker sells correlation_spike.reduction_factor of every position it "
+        f"holds, once per trip, and opens none; {_PER_WORKER}",
+        "0.05",
+    ),
+    ActedOn(
+        "$.portfolio_risk.emergency_procedures.agent_shutdown_threshold",
+        (f"{_RISK}.agent_must_stop", "tragen_runtime.engine:Engine._maybe_trade"),
+        "an agent whose own loss reaches it opens no new positions (it may still close)",
+        "0.03",
+    ),
+    # -- circuit_breakers --------------------------------------------------------------------
+    ActedOn(
+        "$.circuit_breakers.portfolio_breakers.total_loss.threshold",
+        (_FROM_CONFIG, _EVALUATE, _FEED),
+        f"halts new positions while the fleet's loss since start reaches it; {_PER_WORKER}",
+        "0.05",
+    ),
+    ActedOn(
+        "$.circuit_breakers.portfolio_breakers.total_loss.cooldown",
+        (_FROM_CONFIG, _EVALUATE),
+        "a trip lasts at least this long after the loss falls back below the threshold",
+        "3600",
+    ),
+    NotActedOn("$.circuit_breakers.portfolio_breakers.total_loss.auto_reset", _RESETS_ITSELF),
+    NotActedOn(
+        "$.circuit_breakers.portfolio_breakers.total_loss.action",
+        "total_loss always halts new positions (halt_new_trades), whatever this says",
+    ),
+    NotActedOn(
+        "$.circuit_breakers.portfolio_breakers.total_loss.reduction_factor",
+        "total_loss halts new positions and reduces none",
+    ),
+    NotActedOn(
+        "$.circuit_breakers.portfolio_breakers.total_loss.duration",
+        "a total_loss trip lasts its cooldown; duration is not read",
+    ),
+    *_not_acted_on(
+        "$.circuit_breakers.portfolio_breakers.correlation_spike",
+        ("threshold", "cooldown", "auto_reset", "action", "duration"),
+        _CORRELATION_UNBUILT,
+    ),
+    ActedOn(
+        "$.circuit_breakers.portfolio_breakers.correlation_spike.reduction_factor",
+        (_FROM_CONFIG, f"{_RISK}.take_position_reduction",
+         "tragen_runtime.engine:Engine._reduce_positions"),
+        "the share of every position a worker sells, once per trip, when the loss reaches "
+        "portfolio_risk.emergency_procedures.position_reduction_threshold (a correlation spike "
+        "is not measured)",
+        "0.5",
+    ),
+    *_not_acted_on("$.circuit_breakers.portfolio_breakers.*", _BREAKER_KEYS,
+                   _OTHER_PORTFOLIO_BREAKER),
+    ActedOn(
+        "$.circuit_breakers.system_breakers.api_failure_rate.threshold",
+        (_FROM_CONFIG, _EVALUATE, "tragen_runtime.lifecycle:Lifecycle.failure_rate"),
+        "trips when the share of 5xx answers of this worker since its last lease round (20 "
+        f"requests at least) reaches it; {_PER_WORKER}",
+        "0.1",
+    ),
+    ActedOn(
+        "$.circuit_breakers.system_breakers.api_failure_rate.action",
+        (_FROM_CONFIG, f"{_RISK}.allows_new_positions", f"{_RISK}.take_position_reduction",
+         f"{_RISK}.agent_share_factor"),
+        "halt_new_trades: no new positions; reduce_positions: none and whole positions sold "
+        "once; scale_down_agents: no change (its factor is 1)",
+        "halt_new_trades",
+    ),
+    ActedOn(
+        "$.circuit_breakers.system_breakers.api_failure_rate.duration",
+        (_FROM_CONFIG, _EVALUATE),
+        "a trip lasts at least this long after the rate falls back below the threshold",
+        "300",
+    ),
+    NotActedOn(
+        "$.circuit_breakers.system_breakers.api_failure_rate.cooldown",
+        "an api_failure_rate trip lasts its duration; cooldown is not read",
+    ),
+    NotActedOn(
+        "$.circuit_breakers.system_breakers.api_failure_rate.reduction_factor",
+        "api_failure_rate acts with a factor of 1: reduce_positions sells whole positions and "
+        "scale_down_agents keeps every agent",
+    ),
+    NotActedOn("$.circuit_breakers.system_breakers.api_failure_rate.auto_reset", _RESETS_ITSELF),
+    ActedOn(
+        "$.circuit_breakers.system_breakers.memory_usage.threshold",
+        (_FROM_CONFIG, _EVALUATE, _FEED),
+        f"trips when the host's memory in use (psutil) reaches this share; {_PER_WORKER}",
+        "0.9",
+    ),
+    ActedOn(
+        "$.circuit_breakers.system_breakers.memory_usage.action",
+        (_FROM_CONFIG, f"{_RISK}.allows_new_positions", f"{_RISK}.take_position_reduction",
+         f"{_RISK}.agent_share_factor"),
+        "scale_down_agents: each worker runs reduction_factor of its fair share of agents; "
+        "halt_new_trades: no new positions; reduce_positions: none and reduction_factor sold",
+        "scale_down_agents",
+    ),
+    ActedOn(
+        "$.circuit_breakers.system_breakers.memory_usage.reduction_factor",
+        (_FROM_CONFIG, f"{_RISK}.agent_share_factor",
+         "tragen_runtime.storage.leases:LeaseManager.run_round"),
+        "the share of its fair number of agents a worker keeps while tripped (with "
+        "reduce_positions, the share of every position sold once)",
+        "0.8",
+    ),
+    *_not_acted_on(
+        "$.circuit_breakers.system_breakers.memory_usage", ("cooldown", "duration"),
+        "memory_usage resets as soon as memory falls below its threshold; it takes no cooldown "
+        "or duration",
+    ),
+    NotActedOn("$.circuit_breakers.system_breakers.memory_usage.auto_reset", _RESETS_ITSELF),
+    *_not_acted_on("$.circuit_breakers.system_breakers.*", _BREAKER_KEYS, _OTHER_SYSTEM_BREAKER),
+    # -- auto_scaling ------------------------------------------------------------------------
+    *_not_acted_on(
+        "$.auto_scaling.cpu_scaling",
+        ("scale_up_threshold", "scale_down_threshold", "min_instances", "max_instances",
+         "cooldown_period"),
+        _NO_AUTO_SCALING,
+    ),
+    *_not_acted_on(
+        "$.auto_scaling.memory_scaling",
+        ("scale_up_threshold", "scale_down_threshold", "scale_factor"),
+        _NO_AUTO_SCALING,
+    ),
+    *_not_acted_on(
+        "$.auto_scaling.agent_scaling",
+        ("performance_based", "scale_up_profit_threshold", "scale_down_loss_threshold",
+         "evaluation_period"),
+        "agents are not scaled by profit or loss; auto-scaling pools follow their scale_metric "
+        "(agent_pools.strategy_pools)",
+    ),
+    # -- cost_monitoring ---------------------------------------------------------------------
+    *(
+        ActedOn(
+            f"$.cost_monitoring.resource_costs.{key}",
+            ("tragen_runtime.config.planning:_cost",),
+            f"`tragen-config plan` prices the guide's allocation per day at it{when}; nothing "
+            "watches real spend",
+            "0",
+        )
+        for key, when in (
+            ("cpu_hour", ""), ("memory_gb_hour", ""), ("storage_gb_month", ""),
+            ("api_call", " (with --api-calls-per-day)"),
+        )
+    ),
+    *(
+        ActedOn(
+            f"$.cost_monitoring.cost_alerts.{key}",
+            ("tragen_runtime.config.planning:_budgets",),
+            f"`tragen-config plan` fails when the planned {what} exceeds it; nothing watches "
+            "real spend",
+            "not checked",
+        )
+        for key, what in (
+            ("daily_budget", "daily cost"), ("monthly_budget", "30-day cost"),
+            ("agent_cost_limit", "daily cost per agent"),
+        )
+    ),
+    ActedOn(
+        "$.cost_monitoring.cost_alerts.alert_thresholds",
+        ("tragen_runtime.config.planning:_budgets",),
+        "`tragen-config plan` lists which fractions of daily_budget the planned cost reaches; "
+        "no alert is sent",
+        "not listed",
+    ),
+    NotActedOn(
+        "$.cost_monitoring.optimization_rules.shutdown_unprofitable_agents",
+        "no agent is stopped for being unprofitable; only agent_shutdown_threshold stops an "
+        "agent's new positions",
+    ),
+    NotActedOn(
+        "$.cost_monitoring.optimization_rules.reduce_resources_low_volume",
+        "the inventory fixes the resources; nothing shrinks them when volume is low",
+    ),
+    NotActedOn(
+        "$.cost_monitoring.optimization_rules.scale_down_weekends",
+        "nothing scales down by the day of the week",
+    ),
+    # -- system_kpis, business_kpis ----------------------------------------------------------
+    NotActedOn("$.system_kpis.*.*.target", _KPI),
+    NotActedOn("$.system_kpis.*.*.critical", _KPI),
+    NotActedOn("$.business_kpis.*.*.target", _KPI),
+    NotActedOn("$.business_kpis.*.*.critical", _KPI),
+    # -- runtime (Tragen deploy's own section; tragen_app writes most of it) -----------------
+    ActedOn(
+        "$.runtime.release_id",
+        ("tragen_runtime.settings:settings_from_config", "tragen_runtime.api:version",
+         "tragen_runtime.storage.leases:LeaseManager.heartbeat"),
+        "the release GET /version answers and every worker's row records (TRAGEN_RELEASE_ID "
+        "wins)",
+        "dev",
+    ),
+    NotActedOn(
+        "$.runtime.environment",
+        "an informational label: the runtime keeps it and nothing reads it",
+    ),
+    ActedOn(
+        "$.runtime.market.source",
+        ("tragen_runtime.market:price_source",),
+        "simulator: seeded random walks; csv: replays <csv_dir>/<SYMBOL>.csv in a loop",
+        "simulator",
+    ),
+    ActedOn(
+        "$.runtime.market.seed",
+        ("tragen_runtime.market:Simulator",),
+        "the simulator's random seed (the same seed gives the same prices everywhere)",
+        "42",
+        IgnoredWhen("source", ("csv",), "a csv market replays files and draws nothing"),
+    ),
+    ActedOn(
+        "$.runtime.market.symbols",
+        ("tragen_runtime.market:price_source", "tragen_runtime.agents:build_agents"),
+        "the symbols traded; agents are spread over them round robin",
+        "AAPL, MSFT, NVDA, BTC-USD, ETH-USD, EUR-USD (csv: every file in csv_dir)",
+    ),
+    ActedOn(
+        "$.runtime.market.tick_interval",
+        ("tragen_runtime.engine:Engine._run",),
+        "seconds between market ticks (one analysis per agent each)",
+        "1",
+    ),
+    ActedOn(
+        "$.runtime.market.csv_dir",
+        ("tragen_runtime.market:CsvReplay",),
+        "the directory whose <SYMBOL>.csv files (a close column) are replayed",
+        "required for csv",
+        IgnoredWhen("source", ("simulator", ABSENT), "the simulator reads no files"),
+    ),
+    ActedOn(
+        "$.runtime.broker.fee_rate",
+        ("tragen_runtime.broker:PaperBroker.fill", "tragen_runtime.risk:order_quantity"),
+        "the paper broker's fee per fill, as a fraction of its value",
+        "0.001",
+    ),
+    ActedOn(
+        "$.runtime.broker.slippage_bps",
+        ("tragen_runtime.broker:PaperBroker.fill",),
+        "basis points every paper fill moves against the trader",
+        "2",
+    ),
+    NotActedOn(
+        "$.runtime.broker.live_adapter",
+        "only the paper broker exists: no live adapter is ever loaded, and "
+        "agents.paper_trading_only: false is refused at start-up whatever this names",
+    ),
+    *(
+        ActedOn(
+            f"$.runtime.redis.{key}",
+            ("tragen_runtime.settings:_redis", "tragen_runtime.cache:RedisCache"),
+            f"the Redis {what} of the L2 cache (used only when a caching level is redis)",
+            default,
+        )
+        for key, what, default in (
+            ("host", "host", "localhost"), ("port", "port", "6379"),
+            ("user", "ACL user", "none (the default user)"), ("db", "database number", "0"),
+        )
+    ),
+    ActedOn(
+        "$.runtime.redis.sentinel.master_name",
+        ("tragen_runtime.settings:_redis", "tragen_runtime.cache:RedisCache"),
+        "the Sentinel master whose current address the L2 cache asks for",
+        "no Sentinel (runtime.redis.host)",
+    ),
+    ActedOn(
+        "$.runtime.redis.sentinel.hosts",
+        ("tragen_runtime.settings:_redis", "tragen_runtime.cache:RedisCache"),
+        "the Sentinels (host:port) asked for the master",
+        "no Sentinel (runtime.redis.host)",
+    ),
+    ActedOn(
+        "$.runtime.database.port",
+        ("tragen_runtime.storage.db:_conninfo",),
+        "the PostgreSQL port of the primary and the replicas",
+        "5432",
+    ),
+    ActedOn(
+        "$.runtime.database.user",
+        ("tragen_runtime.storage.db:_conninfo",),
+        "the PostgreSQL role the runtime logs in as (password from TRAGEN_DATABASE_PASSWORD)",
+        "tragen",
+    ),
+    ActedOn(
+        "$.runtime.database.replica_max_lag_seconds",
+        ("tragen_runtime.storage.db:PostgresDatabase.refresh_replicas",),
+        "a replica whose replay lag exceeds it gets no reads until it catches up",
+        "5",
+    ),
+    ActedOn(
+        "$.runtime.leases.ttl_seconds",
+        ("tragen_runtime.storage.leases:LeaseManager.run_round",),
+        "an agent's lease expires this long after its worker last renewed it; another worker "
+        "then takes the agent",
+        "15",
+    ),
+    ActedOn(
+        "$.runtime.leases.renew_interval_seconds",
+        ("tragen_runtime.engine:Engine._run",),
+        "seconds between a worker's lease rounds (heartbeat, renew, rebalance, breakers)",
+        "ttl_seconds / 3",
+    ),
+    ActedOn(
+        "$.runtime.http.bind",
+        ("tragen_runtime/gunicorn_conf.py:bind", "tragen_runtime.runtime:server_prefix"),
+        "gunicorn's listen address (TRAGEN_BIND wins, as tragen_app's service sets it)",
+        "127.0.0.1:8000",
+    ),
+)
