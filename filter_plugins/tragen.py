@@ -8,7 +8,7 @@
     {{ tragen_config | tragen_validate_config }}           -> ['location: message', ...]
     {{ tragen_config | tragen_stage_requirements(tragen_stage) }}
     {{ {'groups': groups, 'hostvars': hostvars} | tragen_check_inventory(tragen_config) }}
-    {{ tragen_config | tragen_config_notices }}            -> ['$.x: not acted on in ...', ...]
+    {{ tragen_config | tragen_config_notice_summary(inventory_dir) }}  -> ['N keys ... ']
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
@@ -37,6 +37,7 @@ from tragen_runtime.config import (
     validate_document,
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
+from tragen_runtime.config.notices import gate_summary
 
 
 def plain(value: Any) -> Any:
@@ -101,10 +102,9 @@ def stage_requirements(doc: Any, stage: str) -> list[str]:
     return _lines(check_stage_requirements(plain(doc), str(stage)))
 
 
-def config_notices(doc: Any) -> list[str]:
-    """Notes on a valid configuration: every key nothing acts on in this release (the key
-    registry), and what nginx_plus means."""
-    return _lines(notices(plain(doc)))
+def config_notice_summary(doc: Any, inventory: str) -> list[str]:
+    """The gate's short form of the notes: keys not acted on counted per section."""
+    return gate_summary(notices(plain(doc)), str(plain(inventory)))
 
 
 def check_inventory_filter(inventory: Mapping[str, Any], doc: Any) -> list[str]:
@@ -149,6 +149,6 @@ class FilterModule:
             "tragen_validate_config": validate_config,
             "tragen_stage_requirements": stage_requirements,
             "tragen_check_inventory": check_inventory_filter,
-            "tragen_config_notices": config_notices,
+            "tragen_config_notice_summary": config_notice_summary,
             "tragen_release_id": release_id,
         }

@@ -32,7 +32,7 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_allocate_resources",
         "tragen_bytes_to_size",
         "tragen_check_inventory",
-        "tragen_config_notices",
+        "tragen_config_notice_summary",
         "tragen_gunicorn_workers",
         "tragen_postgresql_memory",
         "tragen_release_id",
@@ -108,13 +108,17 @@ def test_validate_config_returns_location_and_message_lines() -> None:
     ]
 
 
-def test_config_notices_name_the_keys_nothing_acts_on() -> None:
-    doc = {"production": {TaggedStr("max_agents"): 5}, "agents": {"additional_safety_checks": True}}
-    assert FILTERS["tragen_config_notices"](doc) == [
-        "$.agents.additional_safety_checks: not acted on in this release: there are no extra "
-        "checks to switch on: the breakers and loss thresholds run whatever it says"
-    ]
-    assert FILTERS["tragen_config_notices"]({"production": {"max_agents": 5}}) == []
+def test_the_gate_counts_the_keys_nothing_acts_on_per_section() -> None:
+    doc = {"production": {TaggedStr("max_agents"): 5},
+           "agents": {"additional_safety_checks": True},
+           "load_balancing": {"type": "nginx_plus"}}
+    lines = FILTERS["tragen_config_notice_summary"](doc, "inventories/enterprise")
+    assert lines[0].startswith("$.load_balancing.type: nginx_plus is deployed as open-source")
+    assert lines[1] == (
+        "1 keys are accepted but nothing acts on them in this release (agents 1): "
+        "tragen-config check inventories/enterprise lists each with the reason")
+    assert len(lines) == 2
+    assert FILTERS["tragen_config_notice_summary"]({"production": {"max_agents": 5}}, "x") == []
 
 
 def test_stage_requirements() -> None:

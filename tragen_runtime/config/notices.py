@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .acted_on import not_acted_on
+from .acted_on import NOT_ACTED_ON, not_acted_on
 from .problem import Problem
 
 
@@ -25,3 +25,23 @@ def notices(doc: object) -> list[Problem]:
             )
         )
     return notes + not_acted_on(doc)
+
+
+def gate_summary(notes: list[Problem], inventory: str) -> list[str]:
+    """What the deploy gate shows of the notes: each note in full except the keys not acted on,
+    which are counted per section (a hundred lines before every playbook would bury the rest);
+    `tragen-config check` lists each with its reason."""
+    lines = [f"{note.location}: {note.message}" for note in notes
+             if not note.message.startswith(NOT_ACTED_ON)]
+    per_section: dict[str, int] = {}
+    for note in notes:
+        if note.message.startswith(NOT_ACTED_ON):
+            section = note.location.removeprefix("$.").split(".")[0].split("[")[0]
+            per_section[section] = per_section.get(section, 0) + 1
+    if per_section:
+        counts = ", ".join(f"{section} {count}" for section, count in per_section.items())
+        lines.append(
+            f"{sum(per_section.values())} keys are accepted but nothing acts on them in this "
+            f"release ({counts}): tragen-config check {inventory} lists each with the reason"
+        )
+    return lines
