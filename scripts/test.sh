@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The test suite: lint, pytest (units, integration against real PostgreSQL, Redis and gunicorn,
-# the sandbox lifecycle), every role's molecule scenario, then the medium stage as a whole
-# (molecule/medium: site.yml converge and idempotence, then tests/stage: end to end, rolling
-# update, rollback, config deploy, each under a load generator that counts failed requests).
+# the sandbox lifecycle), the README's first command as a newcomer runs it (single and small),
+# every role's molecule scenario, then the medium stage as a whole (molecule/medium: site.yml
+# converge and idempotence, then tests/stage: end to end, rolling update, rollback, config
+# deploy, each under a load generator that counts failed requests).
 #
 #   scripts/test.sh              all of that (what CI runs)
+#   scripts/test.sh readme       the README's first command (./scripts/sandbox.sh up) and its checks
 #   scripts/test.sh stage        the medium stage alone
 #   scripts/test.sh lint|pytest|molecule [ARGS...]   one part; ARGS go to pytest or name scenarios
 set -euo pipefail
@@ -13,6 +15,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 part="${1:-all}"
 shift || true
+# The package cache is left as it was found: stopped at the end if this run started it.
+tragen_apt_cache_running && cache_was_running=true || cache_was_running=false
+$cache_was_running || trap tragen_apt_cache_stop EXIT
 tragen_bootstrap
 
 run_lint() {
@@ -32,10 +37,18 @@ run_pytest() {
   local rc=0
   # tests/stage needs a deployed medium stage: molecule/medium converges one and runs them as
   # its verify step, so the suite deploys medium once. Run them alone with: pytest tests/stage
-  if [ $# -eq 0 ]; then set -- --ignore=tests/stage; fi
+  # tests/readme runs the README's own commands: the `readme` part.
+  if [ $# -eq 0 ]; then set -- --ignore=tests/stage --ignore=tests/readme; fi
   pytest "$@" || rc=$?
   # Exit 5 means nothing was collected: that is a broken suite, not a pass.
   [ "$rc" -eq 0 ] || die "pytest failed (exit $rc)"
+}
+
+run_readme() {
+  say "the README's first command: ./scripts/sandbox.sh up (single, then small) as a newcomer uses it"
+  pytest tests/readme -p no:cacheprovider -q -s || die "the README's first command failed (tests/readme)"
+  # `down` of the last stage stops the package cache; the scenarios after this need it.
+  tragen_apt_cache
 }
 
 run_molecule() {
@@ -63,13 +76,15 @@ case "$part" in
   all)
     run_lint
     run_pytest
+    run_readme
     run_molecule
     run_molecule medium
     say "all tests passed"
     ;;
   lint) run_lint ;;
+  readme) run_readme ;;
   pytest) run_pytest "$@" ;;
   molecule) run_molecule "$@" ;;
   stage) run_molecule medium ;;
-  *) die "unknown part '$part': use lint, pytest, molecule or stage" ;;
+  *) die "unknown part '$part': use lint, pytest, readme, molecule or stage" ;;
 esac

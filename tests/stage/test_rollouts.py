@@ -3,9 +3,10 @@
 The tests run in file order and build on each other (the stage goes from v1, the release
 site.yml deployed under an id derived from its code and configuration, to v2, refuses v3, loses
 a host on the way to v4, rolls back to v2 and v1, gets two configuration deploys, refuses an
-invalid configuration, and takes a changed configuration from site.yml in batches). During each operation tools/loadgen.py sends about 30
-requests a second (reads and writes) through the load balancer; every non-2xx answer and
-every connection error counts as failed. The counts of each case are printed.
+invalid configuration, and takes a changed configuration from site.yml in batches). During
+each operation tools/loadgen.py sends about 30 requests a second (reads and writes) through the
+load balancer; every non-2xx answer and every connection error counts as failed. The counts
+of each case are printed.
 
     .venv/bin/pytest tests/stage/test_rollouts.py -s
     TRAGEN_STAGE_SANDBOX=<name> TRAGEN_STAGE_OCTET=<n> ...   # against a medium sandbox already up
