@@ -63,6 +63,44 @@ MIGRATIONS: tuple[Migration, ...] = (
             price DOUBLE PRECISION, requested_at DOUBLE PRECISION NOT NULL,
             worker_id TEXT NOT NULL)""",
     )),
+    Migration(3, "fleet safety state", (
+        "ALTER TABLE agents ADD COLUMN reduced_trip BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE agents ADD COLUMN halted_reason TEXT",
+        "ALTER TABLE positions ADD COLUMN stop_distance DOUBLE PRECISION NOT NULL DEFAULT 0.02",
+        "ALTER TABLE workers ADD COLUMN api_calls BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE workers ADD COLUMN api_failures BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE workers ADD COLUMN memory_fraction DOUBLE PRECISION NOT NULL DEFAULT 0",
+        """CREATE TABLE IF NOT EXISTS safety_breakers (
+            name TEXT PRIMARY KEY, value DOUBLE PRECISION NOT NULL DEFAULT 0,
+            threshold DOUBLE PRECISION NOT NULL, action TEXT NOT NULL,
+            tripped_at DOUBLE PRECISION, hold_until DOUBLE PRECISION,
+            trip_id BIGINT NOT NULL DEFAULT 0, awaiting_operator INTEGER NOT NULL DEFAULT 0,
+            reference_pnl DOUBLE PRECISION NOT NULL DEFAULT 0, reset_by TEXT,
+            reset_at DOUBLE PRECISION, detail TEXT NOT NULL DEFAULT '',
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS safety_events (
+            event_id {serial}, at DOUBLE PRECISION NOT NULL, breaker TEXT NOT NULL,
+            kind TEXT NOT NULL, detail TEXT NOT NULL, actor TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS safety_fleet (
+            id INTEGER PRIMARY KEY, evaluated_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+            evaluated_by TEXT, next_trip_id BIGINT NOT NULL DEFAULT 1,
+            capital DOUBLE PRECISION NOT NULL DEFAULT 0,
+            equity DOUBLE PRECISION NOT NULL DEFAULT 0,
+            open_risk DOUBLE PRECISION NOT NULL DEFAULT 0, correlation DOUBLE PRECISION,
+            api_calls BIGINT NOT NULL DEFAULT 0, api_failures BIGINT NOT NULL DEFAULT 0,
+            memory_fraction DOUBLE PRECISION NOT NULL DEFAULT 0,
+            halted_reason TEXT, halted_by TEXT, halted_at DOUBLE PRECISION,
+            fault_market_data DOUBLE PRECISION, fault_broker DOUBLE PRECISION,
+            faults_by TEXT, faults_at DOUBLE PRECISION)""",
+        """CREATE TABLE IF NOT EXISTS equity_snapshots (
+            period TEXT NOT NULL, period_key TEXT NOT NULL, pnl DOUBLE PRECISION NOT NULL,
+            capital DOUBLE PRECISION NOT NULL, taken_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (period, period_key))""",
+        """CREATE TABLE IF NOT EXISTS agent_equity_samples (
+            sample_at DOUBLE PRECISION NOT NULL, agent_id TEXT NOT NULL,
+            equity DOUBLE PRECISION NOT NULL, PRIMARY KEY (sample_at, agent_id))""",
+        "INSERT INTO safety_fleet (id) VALUES (1) ON CONFLICT (id) DO NOTHING",
+    )),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -6,7 +6,7 @@ transaction, fenced by the lease: a worker that lost an agent's lease cannot com
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tragen_runtime.agents import AgentSpec
@@ -57,21 +57,34 @@ def load_accounts(db: Database, agent_ids: Iterable[str]) -> dict[str, tuple[Acc
     return {r[0]: (_account(r[2:], positions.get(r[0], {})), bool(r[1])) for r in rows}
 
 
-def halted_flags(db: Database, agent_ids: Iterable[str]) -> dict[str, bool]:
+def agent_flags(db: Database, agent_ids: Iterable[str]) -> dict[str, tuple[bool, int]]:
+    """(halted, trip id of the last position reduction taken) of each agent, persisted, so
+    an agent's new worker neither trades a halted agent nor reduces a position twice."""
     ids = list(agent_ids)
     if not ids:
         return {}
     marks = ",".join(["%s"] * len(ids))
     with db.read() as tx:
-        rows = tx.execute(f"SELECT agent_id, halted FROM agents WHERE agent_id IN ({marks})",
-                          ids)
-    return {r[0]: bool(r[1]) for r in rows}
+        rows = tx.execute(f"SELECT agent_id, halted, reduced_trip FROM agents "
+                          f"WHERE agent_id IN ({marks})", ids)
+    return {str(r[0]): (bool(r[1]), int(r[2])) for r in rows}
+
+
+class OrderRefused(Exception):
+    """A pre-trade check inside the trade's transaction refused it; nothing was written."""
 
 
 def record_trade(db: Database, agent_id: str, worker_id: str, fill: Fill, after: Account,
-                 tick: int, reason: str, now: float) -> bool:
-    """Persist a fill atomically; False (nothing written) if the worker lost the lease."""
+                 tick: int, reason: str, now: float, *, stop_distance: float | None = None,
+                 guard: Callable[[Tx], str | None] | None = None,
+                 also: Callable[[Tx], None] | None = None) -> bool:
+    """Persist a fill atomically; False (nothing written) if the worker lost the lease.
+
+    `guard` runs first in the transaction and may refuse the trade (OrderRefused, nothing
+    written); `also` writes more in the same transaction (a safety mark on the agent)."""
     with db.write() as tx:
+        if guard is not None and (refused := guard(tx)) is not None:
+            raise OrderRefused(refused)
         fenced = tx.execute_count(
             "UPDATE leases SET expires_at = expires_at WHERE agent_id = %s AND owner = %s "
             "AND expires_at > %s", (agent_id, worker_id, now))
@@ -82,7 +95,10 @@ def record_trade(db: Database, agent_id: str, worker_id: str, fill: Fill, after:
             "worker_id, executed_at, reason) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             (agent_id, fill.symbol, fill.side, fill.qty, fill.price, fill.fee,
              fill.realized_pnl, tick, worker_id, now, reason))
-        _write_position(tx, agent_id, fill.symbol, after.positions.get(fill.symbol))
+        _write_position(tx, agent_id, fill.symbol, after.positions.get(fill.symbol),
+                        stop_distance)
+        if also is not None:
+            also(tx)
         tx.execute(
             f"UPDATE agents SET {', '.join(c + ' = %s' for c in _ACCOUNT_COLUMNS)}, "
             "updated_at = %s WHERE agent_id = %s",
@@ -92,21 +108,38 @@ def record_trade(db: Database, agent_id: str, worker_id: str, fill: Fill, after:
     return True
 
 
-def _write_position(tx: Tx, agent_id: str, symbol: str, pos: Position | None) -> None:
+def _write_position(tx: Tx, agent_id: str, symbol: str, pos: Position | None,
+                    stop_distance: float | None) -> None:
+    """The position after a fill; an opening fill also records its stop distance (the open
+    risk of `total_portfolio_risk`), a partial sale keeps the one it had."""
     if pos is None:
         tx.execute("DELETE FROM positions WHERE agent_id = %s AND symbol = %s",
                    (agent_id, symbol))
         return
+    if stop_distance is None:
+        tx.execute(
+            "INSERT INTO positions (agent_id, symbol, qty, avg_price) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (agent_id, symbol) DO UPDATE SET qty = excluded.qty, "
+            "avg_price = excluded.avg_price", (agent_id, symbol, pos.qty, pos.avg_price))
+        return
     tx.execute(
-        "INSERT INTO positions (agent_id, symbol, qty, avg_price) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (agent_id, symbol) DO UPDATE SET qty = excluded.qty, "
-        "avg_price = excluded.avg_price", (agent_id, symbol, pos.qty, pos.avg_price))
+        "INSERT INTO positions (agent_id, symbol, qty, avg_price, stop_distance) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (agent_id, symbol) DO UPDATE SET "
+        "qty = excluded.qty, avg_price = excluded.avg_price, "
+        "stop_distance = excluded.stop_distance",
+        (agent_id, symbol, pos.qty, pos.avg_price, stop_distance))
 
 
-def set_halted(db: Database, agent_id: str, halted: bool, now: float) -> bool:
+def set_halted(db: Database, agent_id: str, halted: bool, now: float,
+               reason: str | None = None) -> bool:
     with db.write() as tx:
-        return tx.execute_count("UPDATE agents SET halted = %s, updated_at = %s "
-                                "WHERE agent_id = %s", (int(halted), now, agent_id)) == 1
+        return mark_halted(tx, agent_id, halted, now, reason)
+
+
+def mark_halted(tx: Tx, agent_id: str, halted: bool, now: float, reason: str | None) -> bool:
+    return tx.execute_count("UPDATE agents SET halted = %s, halted_reason = %s, "
+                            "updated_at = %s WHERE agent_id = %s",
+                            (int(halted), reason if halted else None, now, agent_id)) == 1
 
 
 def record_analysis(db: Database, analysis_id: str, agent_id: str | None, symbol: str,
@@ -126,19 +159,19 @@ def record_analysis(db: Database, analysis_id: str, agent_id: str | None, symbol
 _AGENT_SELECT = (
     "SELECT a.agent_id, a.pool, a.template, a.style, a.symbol, a.cash, a.realized_pnl, "
     "a.trade_count, a.wins, a.losses, a.gross_profit, a.gross_loss, a.halted, l.owner, "
-    "l.expires_at FROM agents a LEFT JOIN leases l ON l.agent_id = a.agent_id")
+    "l.expires_at, a.halted_reason FROM agents a LEFT JOIN leases l ON l.agent_id = a.agent_id")
 
 
 def _agent_dict(row: Sequence[Any], now: float) -> dict[str, Any]:
     (agent_id, pool, template, style, symbol, cash, pnl, trades, wins, losses, gp, gl,
-     halted, owner, expires) = row
+     halted, owner, expires, halted_reason) = row
     closed = int(wins) + int(losses)
     return {
         "agent_id": agent_id, "pool": pool, "template": template, "style": style,
         "symbol": symbol, "cash": round(float(cash), 2), "realized_pnl": round(float(pnl), 2),
         "trade_count": int(trades), "win_rate": round(int(wins) / closed, 4) if closed else 0.0,
         "profit_factor": round(float(gp) / float(gl), 4) if float(gl) > 0 else None,
-        "halted": bool(halted),
+        "halted": bool(halted), "halted_reason": halted_reason,
         "worker": owner if owner and float(expires or 0) > now else None,
     }
 
