@@ -13,6 +13,7 @@ from typing import Any
 
 from tragen_runtime import metrics, package_version
 from tragen_runtime.runtime import Runtime
+from tragen_runtime.safety.judge import ResetRefused
 from tragen_runtime.storage import repository as repo
 from tragen_runtime.storage.db import DatabaseUnavailable, is_database_error
 from tragen_runtime.strategies import STYLES, strategy_for
@@ -80,7 +81,8 @@ def metrics_endpoint(rt: Runtime, req: Request) -> Response:
     collector = metrics.AgentCollector(
         lambda: repo.agent_metrics_rows(rt.db, rt.prefix, time.time()),
         lambda: repo.worker_figures(rt.db, rt.prefix))
-    body, content_type = metrics.render([collector])
+    safety = metrics.SafetyCollector(lambda: rt.safety.describe(time.time()))
+    body, content_type = metrics.render([collector, safety])
     return Response(200, body, content_type)
 
 
@@ -109,14 +111,14 @@ def get_agent(rt: Runtime, req: Request) -> Response:
 
 
 def _set_halted(rt: Runtime, req: Request, halted: bool) -> Response:
+    """The agent's persisted flag; its engine reads it at its next lease round (no thread
+    writes another's state)."""
     agent_id = req.params["agent_id"]
-    if not repo.set_halted(rt.db, agent_id, halted, time.time()):
+    reason = f"halted by {_operator(req)}" if halted else None
+    if not repo.set_halted(rt.db, agent_id, halted, time.time(), reason):
         raise HttpError(404, f"no agent {agent_id!r}")
-    local = rt.engine.agents.get(agent_id)
-    if local is not None:
-        local.halted = halted
     return json_response(200, {"agent_id": agent_id, "halted": halted,
-                               "note": "applies within one lease round on other workers"})
+                               "note": "applies within one lease round"})
 
 
 def halt(rt: Runtime, req: Request) -> Response:
@@ -202,9 +204,85 @@ def kpis(rt: Runtime, req: Request) -> Response:
 
 
 def circuit_breakers(rt: Runtime, req: Request) -> Response:
-    return json_response(200, {"breakers": rt.breakers.as_list(),
-                               "new_positions_allowed": rt.breakers.allows_new_positions(),
-                               "agent_shutdown_threshold": rt.breakers.agent_shutdown_threshold})
+    state = rt.safety.describe(time.time())
+    return json_response(200, {k: state[k] for k in (
+        "breakers", "halted", "operator_halt", "evaluated_at", "evaluated_by",
+        "agent_shutdown_threshold", "recent_events")})
+
+
+def risk(rt: Runtime, req: Request) -> Response:
+    return json_response(200, rt.safety.describe(time.time()))
+
+
+OPERATOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def _operator(req: Request) -> str:
+    """Who asked, for the event rows: the X-Tragen-Operator header, else "admin"."""
+    name = req.headers.get("x-tragen-operator", "").strip()
+    return name if OPERATOR.fullmatch(name) else "admin"
+
+
+def _json_object(req: Request) -> dict[str, Any]:
+    try:
+        payload = json.loads(req.body or b"{}")
+    except ValueError:
+        raise HttpError(400, "body must be a JSON object") from None
+    if not isinstance(payload, dict):
+        raise HttpError(400, "body must be a JSON object")
+    return payload
+
+
+def reset_breaker(rt: Runtime, req: Request) -> Response:
+    name = req.params["name"]
+    try:
+        state = rt.safety.reset(name, _operator(req), time.time())
+    except KeyError as exc:
+        raise HttpError(404, str(exc.args[0])) from None
+    except ResetRefused as exc:
+        raise HttpError(409, str(exc)) from None
+    return json_response(200, {"breaker": name, "tripped": state.tripped,
+                               "reset_by": state.reset_by, "reset_at": state.reset_at,
+                               "note": "every worker acts on it at its next lease round"})
+
+
+def halt_all(rt: Runtime, req: Request) -> Response:
+    reason = str(_json_object(req).get("reason") or "no reason given")[:200]
+    rt.safety.halt_all(_operator(req), reason, time.time())
+    return json_response(200, {"halted": True, "reason": reason,
+                               "note": "every worker stops trading at its next lease round"})
+
+
+def resume_all(rt: Runtime, req: Request) -> Response:
+    try:
+        cleared = rt.safety.resume_all(_operator(req), time.time())
+    except ResetRefused as exc:
+        raise HttpError(409, str(exc)) from None
+    return json_response(200, {"halted": False, "cleared": cleared})
+
+
+def _rate(payload: dict[str, Any], key: str) -> float | None:
+    value = payload.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise HttpError(400, f"{key} must be a number from 0 to 1, or null for the "
+                             "configuration's")
+    return float(value)
+
+
+def set_faults(rt: Runtime, req: Request) -> Response:
+    """Inject failures into every worker's market data feed and broker (tests and drills)."""
+    payload = _json_object(req)
+    unknown = set(payload) - {"market_data_failure_rate", "broker_failure_rate"}
+    if unknown:
+        raise HttpError(400, f"unknown keys {sorted(unknown)}; expected "
+                             "market_data_failure_rate, broker_failure_rate")
+    market, broker = (_rate(payload, "market_data_failure_rate"),
+                      _rate(payload, "broker_failure_rate"))
+    rt.safety.set_faults(_operator(req), market, broker, time.time())
+    return json_response(200, {"market_data_failure_rate": market, "broker_failure_rate": broker,
+                               "note": "every worker applies them at its next lease round"})
 
 
 def create_analysis(rt: Runtime, req: Request) -> Response:
@@ -259,6 +337,11 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler, bool, str]] = [
         ("GET", "/api/v1/trades", trades, False),
         ("GET", "/api/v1/kpis", kpis, False),
         ("GET", "/api/v1/circuit-breakers", circuit_breakers, False),
+        ("POST", "/api/v1/circuit-breakers/(?P<name>[a-z_]+)/reset", reset_breaker, True),
+        ("GET", "/api/v1/risk", risk, False),
+        ("POST", "/api/v1/admin/halt-all", halt_all, True),
+        ("POST", "/api/v1/admin/resume-all", resume_all, True),
+        ("POST", "/api/v1/admin/faults", set_faults, True),
         ("POST", "/api/v1/analyses", create_analysis, False),
     )]
 

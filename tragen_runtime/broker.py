@@ -113,6 +113,10 @@ class Account:
         )
 
 
+class BrokerUnavailable(Exception):
+    """The broker did not take the order (an injected fault); nothing was filled."""
+
+
 class PaperBroker:
     """Fills every order at once at the market price moved by slippage against the trader."""
 

@@ -1,16 +1,22 @@
 """The agent engine: one background thread per gunicorn worker.
 
-Each tick it advances the shared market feed (indicators once per symbol), runs one analysis
-per leased agent, and sends orders to the paper broker; a fill, its position and the account
-are committed in one fenced transaction before memory changes. Every lease round it
-heartbeats, renews, rebalances and claims leases, reloads the state of agents it gained from
-the database, and feeds the circuit breakers. Analyses run one at a time per worker, so the
-number of analyses running at once on a server is at most its worker count, which
+Each tick it advances the shared market feed (indicators once per symbol), takes the safety
+procedures' actions (position reductions, agent shutdowns), runs one analysis per leased agent,
+and sends the orders that pass the pre-trade checks to the paper broker; a fill, its position
+and the account are committed in one fenced transaction before memory changes.
+
+Each lease round is named steps: `_check_schema`, `_sync`, `_sample`, `_lease`,
+`_evaluate_safety`, `_settle`. Safety is the fleet's state in the database (safety.store):
+the engine reports its figures, reads the state every worker acts on, and never keeps a trip
+of its own. Admin commands reach the engine only through the database (an agent's halted
+flag, the safety tables), read at the next round. Analyses run one at a time per worker, so
+the number of analyses running at once on a server is at most its worker count, which
 gunicorn_conf caps at `production.concurrent_analyses`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,14 +28,24 @@ from typing import Any
 
 from tragen_runtime import metrics
 from tragen_runtime.agents import AgentSpec
-from tragen_runtime.broker import INITIAL_CASH, Account, PaperBroker, Side
+from tragen_runtime.broker import INITIAL_CASH, Account, BrokerUnavailable, PaperBroker, Side
 from tragen_runtime.cache import TieredCache
 from tragen_runtime.indicators import Indicators
 from tragen_runtime.market import MarketFeed
-from tragen_runtime.risk import CircuitBreakers, order_quantity
+from tragen_runtime.risk import order_quantity
+from tragen_runtime.safety.config import SafetyConfig
+from tragen_runtime.safety.judge import Event
+from tragen_runtime.safety.orders import Order, SafetyView, portfolio_risk_refusal, refusal
+from tragen_runtime.safety.store import (
+    SafetyStore,
+    WorkerReport,
+    fleet_open_risk,
+    lock_for_risk,
+    write_events,
+)
 from tragen_runtime.settings import Settings
 from tragen_runtime.storage import repository as repo
-from tragen_runtime.storage.db import Database, DatabaseUnavailable, is_database_error
+from tragen_runtime.storage.db import Database, DatabaseUnavailable, Tx, is_database_error
 from tragen_runtime.storage.leases import LeaseManager
 from tragen_runtime.storage.migrations import schema_problem
 from tragen_runtime.strategies import Signal, strategy_for
@@ -69,6 +85,7 @@ class RunningAgent:
     last_action: str = "hold"
     last_reason: str = ""
     last_tick: int = -1
+    reduced_trip: int = 0  # trip id of the last position reduction taken (persisted)
 
 
 @dataclass
@@ -80,15 +97,25 @@ class EngineStatus:
     analyses: int = 0
     standby: int = 0  # agents of auto-scaling pools idle at the last tick
     trades: int = 0
+    refused: int = 0  # orders refused by a pre-trade check
     live_workers: int = 0
     fair_share: int = 0
     rss_bytes: int = 0
 
 
+@dataclass(frozen=True)
+class Sample:
+    rss: int
+    cpu: float
+    report: WorkerReport
+
+
 class Engine:
     def __init__(self, settings: Settings, db: Database, cache: TieredCache, feed: MarketFeed,
-                 specs: list[AgentSpec], leases: LeaseManager, breakers: CircuitBreakers,
-                 api_failure_rate: Callable[[], float] = lambda: 0.0,
+                 specs: list[AgentSpec], leases: LeaseManager, safety: SafetyStore,
+                 broker: PaperBroker | None = None,
+                 report: Callable[[], WorkerReport] = WorkerReport,
+                 on_faults: Callable[[tuple[float | None, float | None]], None] = lambda f: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.db = db
@@ -97,9 +124,13 @@ class Engine:
         self.specs = {s.agent_id: s for s in specs}
         self._scalable = any(s.pool_rank > s.pool_min for s in specs)
         self.leases = leases
-        self.breakers = breakers
-        self.broker = PaperBroker(settings.broker.fee_rate, settings.broker.slippage_bps)
-        self.api_failure_rate = api_failure_rate
+        self.safety = safety
+        self.safety_config: SafetyConfig = safety.config
+        self.view = SafetyView()
+        self.broker = broker or PaperBroker(settings.broker.fee_rate,
+                                            settings.broker.slippage_bps)
+        self.report = report
+        self.on_faults = on_faults
         self.clock = clock
         self.status = EngineStatus()
         self.agents: Mapping[str, RunningAgent] = {}  # replaced, never mutated in place
@@ -108,6 +139,8 @@ class Engine:
         self._synced = False
         self._schema_ok = False
         self._rate_samples: deque[tuple[float, int]] = deque()
+        self._refused: dict[str, str] = {}  # agent -> the refusal last recorded as an event
+        self._pending_events: list[Event] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -177,44 +210,71 @@ class Engine:
             log.warning("could not release leases (%s); they expire after %.0fs", exc,
                         self.settings.leases.ttl)
 
-    # -- scheduling -----------------------------------------------------------------------
+    # -- the lease round, step by step ----------------------------------------------------
     def lease_round(self, now: float) -> None:
-        problems: list[str] = []
         try:
-            problem = schema_problem(self.db)
-            self._schema_ok = problem is None
-            if problem:
-                self.status.problems = (problem,)
-                self.status.scheduled = False
+            if not self._check_schema():
                 return
-            if not self._synced:
-                repo.sync_agents(self.db, list(self.specs.values()), now)
-                self._synced = True
-            rss, cpu = metrics.sample_system(".", self.db.pool_stats().get("connections", 0))
-            self.status.rss_bytes = rss
-            result = self.leases.run_round(now, set(self.specs), rss=rss, cpu=cpu,
-                                           share_factor=self.breakers.agent_share_factor())
-            agents = {k: v for k, v in self.agents.items() if k in result.owned}
-            if result.gained:
-                for agent_id, (account, halted) in repo.load_accounts(
-                        self.db, result.gained).items():
-                    agents[agent_id] = RunningAgent(self.specs[agent_id], account, halted)
-            for agent_id, halted in repo.halted_flags(self.db, agents).items():
-                agents[agent_id].halted = halted
-            self.agents = agents
-            self._log_changes(result.gained, result.lost, result.released)
-            self._rate_samples.append((time.monotonic(), self.status.analyses))
-            while self._rate_samples and self._rate_samples[0][0] < time.monotonic() - 60:
-                self._rate_samples.popleft()
-            self.status.live_workers = result.live_workers
-            self.status.fair_share = result.fair_share
-            self.db.refresh_replicas()
-            self._feed_breakers()
-            self.status.scheduled = True
+            self._sync(now)
+            sample = self._sample()
+            self._lease(now, sample)
+            self._evaluate_safety(now, sample)
+            self._settle()
         except DatabaseUnavailable as exc:
-            problems.append(f"database unreachable: {exc}")
+            self.status.problems = (f"database unreachable: {exc}",)
             self.status.scheduled = False
-        self.status.problems = tuple(problems)
+
+    def _check_schema(self) -> bool:
+        """Workers never migrate: behind the release's schema they trade nothing."""
+        problem = schema_problem(self.db)
+        self._schema_ok = problem is None
+        if problem:
+            self.status.problems = (problem,)
+            self.status.scheduled = False
+        return self._schema_ok
+
+    def _sync(self, now: float) -> None:
+        if not self._synced:
+            repo.sync_agents(self.db, list(self.specs.values()), now)
+            self._synced = True
+
+    def _sample(self) -> Sample:
+        rss, cpu = metrics.sample_system(".", self.db.pool_stats().get("connections", 0))
+        self.status.rss_bytes = rss
+        return Sample(rss, cpu, self.report())
+
+    def _lease(self, now: float, sample: Sample) -> None:
+        """Renew, rebalance and claim; load the state of agents gained; read every owned
+        agent's persisted flags (an operator's halt, a reduction already taken)."""
+        result = self.leases.run_round(now, set(self.specs), rss=sample.rss, cpu=sample.cpu,
+                                       share_factor=self.view.scale_down)
+        agents = {k: v for k, v in self.agents.items() if k in result.owned}
+        if result.gained:
+            for agent_id, (account, halted) in repo.load_accounts(
+                    self.db, result.gained).items():
+                agents[agent_id] = RunningAgent(self.specs[agent_id], account, halted)
+        for agent_id, (halted, reduced) in repo.agent_flags(self.db, agents).items():
+            agents[agent_id].halted, agents[agent_id].reduced_trip = halted, reduced
+        self.agents = agents
+        self._log_changes(result.gained, result.lost, result.released)
+        self.status.live_workers = result.live_workers
+        self.status.fair_share = result.fair_share
+
+    def _evaluate_safety(self, now: float, sample: Sample) -> None:
+        prices = {s: i.price for s, i in self.feed.snapshot().items()}
+        outcome = self.safety.round(now, self.leases.worker_id, sample.report, prices,
+                                    min_interval=0.8 * self.settings.leases.renew_interval)
+        self.view = outcome.view
+        self.on_faults(outcome.faults)
+        metrics.observe_safety(outcome.events)
+
+    def _settle(self) -> None:
+        self._rate_samples.append((time.monotonic(), self.status.analyses))
+        while self._rate_samples and self._rate_samples[0][0] < time.monotonic() - 60:
+            self._rate_samples.popleft()
+        self.db.refresh_replicas()
+        self.status.problems = ()
+        self.status.scheduled = True
 
     def _log_changes(self, gained: frozenset[str], lost: frozenset[str],
                      released: frozenset[str]) -> None:
@@ -223,18 +283,6 @@ class Engine:
                 metrics.LEASE_CHANGES.labels(change).inc(len(ids))
                 log.info("leases %s: %d agents", change, len(ids))
         metrics.AGENTS_OWNED.set(len(self.agents))
-
-    def _feed_breakers(self) -> None:
-        totals, positions = repo.portfolio_rows(self.db)
-        equity = totals["cash"] + sum(qty * (self.feed.price(sym) or 0.0)
-                                      for sym, qty in positions)
-        initial = totals["agents"] * INITIAL_CASH
-        loss = max(0.0, (initial - equity) / initial) if initial else 0.0
-        import psutil
-
-        self.breakers.evaluate({"portfolio_loss": loss,
-                                "api_failure_rate": self.api_failure_rate(),
-                                "memory_usage": psutil.virtual_memory().percent / 100})
 
     # -- trading --------------------------------------------------------------------------
     def run_tick(self, tick: int, now: float) -> None:
@@ -245,9 +293,7 @@ class Engine:
         results: dict[str, Any] = {}
         counts: dict[str, int] = {}
         share_analyses = "analysis_results" in self.settings.l2_data and self.cache.l2 is not None
-        reduction = self.breakers.take_position_reduction()
-        if reduction:
-            self._reduce_positions(reduction, snapshot, tick, now, day)
+        self._take_procedures(snapshot, tick, now, day)
         ranks = active_ranks(self.specs.values(), pool_levels(snapshot)) if self._scalable else {}
         standby = 0
         for agent in list(self.agents.values()):
@@ -262,15 +308,16 @@ class Engine:
             counts[agent.spec.style] = counts.get(agent.spec.style, 0) + 1
             agent.last_action, agent.last_reason, agent.last_tick = (signal.action,
                                                                      signal.reason, tick)
-            if share_analyses:
-                results[f"analysis:{agent.spec.agent_id}"] = {
-                    "tick": tick, "action": signal.action, "reason": signal.reason}
             if signal.action != "hold":
                 self._maybe_trade(agent, ind, signal, tick, now, day)
+            if share_analyses:
+                results[f"analysis:{agent.spec.agent_id}"] = {
+                    "tick": tick, "action": agent.last_action, "reason": agent.last_reason}
         self.status.standby = standby
         for style, n in counts.items():
             metrics.ANALYSES.labels(style).inc(n)
             self.status.analyses += n
+        self._flush_events()
         if "indicators" in self.settings.l2_data:
             results.update({f"indicators:{s}": i.as_dict() for s, i in snapshot.items()})
         if "current_prices" in self.settings.l2_data:
@@ -278,17 +325,57 @@ class Engine:
         self.cache.publish(results, l2_ttl=max(5.0, 3 * self.settings.market.tick_interval))
         metrics.TICK_SECONDS.observe(time.perf_counter() - started)
 
-    def _reduce_positions(self, fraction: float, snapshot: Mapping[str, Indicators], tick: int,
-                          now: float, day: str) -> None:
-        """reduce_positions breaker: sell `fraction` of every position this worker holds."""
-        log.warning("circuit breaker: reducing every position by %.0f%%", fraction * 100)
+    def _take_procedures(self, snapshot: Mapping[str, Indicators], tick: int, now: float,
+                         day: str) -> None:
+        """The safety procedures' own orders, which only ever reduce risk: a reduction of
+        every position once per trip (the trip id is persisted on the agent in the same
+        transaction, so an agent that moves to another worker is not reduced twice), and the
+        shutdown of an agent whose own loss reached agent_shutdown_threshold (its position
+        closed, the agent halted, persisted)."""
+        reduction = self.view.reduction
+        threshold = self.safety_config.agent_shutdown_threshold
         for agent in list(self.agents.values()):
-            pos = agent.account.positions.get(agent.spec.symbol)
             ind = snapshot.get(agent.spec.symbol)
-            qty = int(pos.qty * fraction * 10_000) / 10_000 if pos else 0.0
-            if ind is not None and qty > 0:
-                self._execute(agent, "sell", qty, ind.price, tick, now, day,
-                              "circuit breaker: reduce positions")
+            pos = agent.account.positions.get(agent.spec.symbol)
+            if ind is None:
+                continue
+            if reduction is not None and agent.reduced_trip < reduction[0] and pos is not None:
+                trip, factor = reduction
+                qty = int(pos.qty * min(1.0, factor) * 10_000) / 10_000
+                reason = f"circuit breaker: reduce positions by {factor:.0%} (trip {trip})"
+                if qty <= 0 or self._execute(
+                        agent, "sell", qty, ind.price, tick, now, day, reason,
+                        also=functools.partial(_mark_reduced, agent_id=agent.spec.agent_id,
+                                               trip=trip)):
+                    agent.reduced_trip = trip
+                pos = agent.account.positions.get(agent.spec.symbol)
+            loss = (INITIAL_CASH - agent.account.equity({agent.spec.symbol: ind.price})) \
+                / INITIAL_CASH
+            if not agent.halted and loss >= threshold:
+                self._shut_down(agent, loss, ind.price, tick, now, day)
+
+    def _shut_down(self, agent: RunningAgent, loss: float, price: float, tick: int, now: float,
+                   day: str) -> None:
+        agent_id = agent.spec.agent_id
+        reason = (f"agent_shutdown_threshold: lost {loss:.2%} >= "
+                  f"{self.safety_config.agent_shutdown_threshold:.2%}")
+        event = Event(now, "agent_shutdown", "action", f"{agent_id}: {reason}", "safety")
+
+        def halt(tx: Tx) -> None:
+            repo.mark_halted(tx, agent_id, True, now, reason)
+            write_events(tx, [event])
+
+        pos = agent.account.positions.get(agent.spec.symbol)
+        if pos is not None:
+            done = self._execute(agent, "sell", pos.qty, price, tick, now, day,
+                                 f"safety: {reason}", also=halt)
+        else:
+            with self.db.write() as tx:
+                halt(tx)
+            done = True
+        if done:
+            agent.halted = True
+            log.warning("safety: agent %s shut down (%s)", agent_id, reason)
 
     @staticmethod
     def _analyse(agent: RunningAgent, ind: Indicators) -> Signal:
@@ -302,45 +389,102 @@ class Engine:
             return
         account, spec = agent.account, agent.spec
         pos = account.positions.get(spec.symbol)
-        if signal.action == "sell":
+        opening = signal.action != "sell"
+        if not opening:
             if pos is None:
                 return
             qty = pos.qty
         else:
             today = account.trades_today if account.trade_day == day else 0
-            equity = account.equity({spec.symbol: ind.price})
-            if (pos is not None or today + 2 > spec.max_trades_per_day
-                    or not self.breakers.allows_new_positions()
-                    or self.breakers.agent_must_stop((INITIAL_CASH - equity) / INITIAL_CASH)):
+            if pos is not None or today + 2 > spec.max_trades_per_day:
                 return  # an opening trade needs room for its closing trade today
+            equity = account.equity({spec.symbol: ind.price})
             qty = order_quantity(equity, account.cash, ind.price, spec.risk_tolerance,
                                  signal.strength, signal.stop_distance, self.broker.fee_rate)
             if qty <= 0:
                 return
-        side: Side = "sell" if signal.action == "sell" else "buy"
-        self._execute(agent, side, qty, ind.price, tick, now, day, signal.reason)
+        equity = account.equity({spec.symbol: ind.price})
+        order = Order(opening=opening, notional=qty * ind.price,
+                      risk=qty * ind.price * signal.stop_distance, agent_equity=equity,
+                      agent_loss=(INITIAL_CASH - equity) / INITIAL_CASH,
+                      risk_tolerance=spec.risk_tolerance)
+        refused = ("safety state not read yet" if not self.view.loaded
+                   else refusal(self.view, self.safety_config, order))
+        if refused is not None:
+            self._refuse(agent, refused, now)
+            return
+        guard = (self._portfolio_risk_guard(order.risk)
+                 if opening and self.safety_config.total_portfolio_risk is not None else None)
+        side: Side = "buy" if opening else "sell"
+        self._execute(agent, side, qty, ind.price, tick, now, day, signal.reason,
+                      stop_distance=signal.stop_distance if opening else None, guard=guard)
+
+    def _portfolio_risk_guard(self, order_risk: float) -> Callable[[Tx], str | None]:
+        def guard(tx: Tx) -> str | None:
+            lock_for_risk(tx)
+            return portfolio_risk_refusal(self.safety_config, fleet_open_risk(tx), order_risk,
+                                          self.view.equity)
+        return guard
+
+    def _refuse(self, agent: RunningAgent, reason: str, now: float) -> None:
+        """A refused order: counted, shown on the agent, and one event per agent and reason
+        (not one per tick: a halted fleet refuses every agent every tick)."""
+        self.status.refused += 1
+        metrics.ORDERS_REFUSED.labels(reason.split(" ", 1)[0].strip(":(")).inc()
+        agent.last_reason = f"order refused: {reason}"
+        if self._refused.get(agent.spec.agent_id) != reason:
+            self._refused[agent.spec.agent_id] = reason
+            self._pending_events.append(Event(now, "pre_trade", "refused",
+                                              f"{agent.spec.agent_id}: {reason}", "safety"))
+
+    def _flush_events(self) -> None:
+        if not self._pending_events:
+            return
+        events, self._pending_events = self._pending_events, []
+        try:
+            with self.db.write() as tx:
+                write_events(tx, events)
+        except DatabaseUnavailable as exc:
+            log.warning("%d safety events not recorded (%s)", len(events), exc)
 
     def _execute(self, agent: RunningAgent, side: Side, qty: float, price: float, tick: int,
-                 now: float, day: str, reason: str) -> None:
+                 now: float, day: str, reason: str, *, stop_distance: float | None = None,
+                 guard: Callable[[Tx], str | None] | None = None,
+                 also: Callable[[Tx], None] | None = None) -> bool:
         """Fill, commit (fenced, one transaction), and only then change memory."""
         spec, account = agent.spec, agent.account
         started = time.perf_counter()
-        fill = account.realize(self.broker.fill(spec.symbol, side, qty, price))
+        try:
+            fill = account.realize(self.broker.fill(spec.symbol, side, qty, price))
+        except BrokerUnavailable as exc:
+            log.info("order of %s not filled (%s); retried on a later signal", spec.agent_id,
+                     exc)
+            return False
         after = account.apply(fill, day)
         try:
             committed = repo.record_trade(self.db, spec.agent_id, self.leases.worker_id, fill,
-                                          after, tick, reason, now)
+                                          after, tick, reason, now,
+                                          stop_distance=stop_distance, guard=guard, also=also)
+        except repo.OrderRefused as exc:
+            self._refuse(agent, str(exc), now)
+            return False
         except DatabaseUnavailable as exc:
             log.warning("trade of %s not committed (%s); retried on a later signal",
                         spec.agent_id, exc)
-            return
+            return False
         if not committed:
             metrics.TRADES_FENCED.inc()
             log.warning("lease of %s lost; the agent continues in its new worker", spec.agent_id)
             self.agents = {k: v for k, v in self.agents.items() if k != spec.agent_id}
             self.leases.owned.discard(spec.agent_id)
-            return
+            return False
         agent.account = after
+        self._refused.pop(spec.agent_id, None)
         self.status.trades += 1
         metrics.TRADES.labels(spec.style, fill.side).inc()
         metrics.TRADE_COMMIT.observe(time.perf_counter() - started)
+        return True
+
+
+def _mark_reduced(tx: Tx, agent_id: str, trip: int) -> None:
+    tx.execute("UPDATE agents SET reduced_trip = %s WHERE agent_id = %s", (trip, agent_id))

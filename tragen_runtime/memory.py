@@ -258,10 +258,6 @@ def agent_memory_check(config: Mapping[str, Any], per_agent_bytes: Sequence[int]
     """
     from tragen_runtime.sizing import parse_size
 
-    if not isinstance(per_agent_bytes, Sequence):
-        # the old call, (config, rss, agents), until runtime.py passes the figures: no
-        # check rather than a readiness failure (remove once the call is changed)
-        return None
     limit = (config.get("memory") or {}).get("agent_memory_limit")
     if not limit or not per_agent_bytes:
         return None

@@ -64,6 +64,11 @@ HOST_NET = Gauge("tragen_host_network_bytes", "network_io since boot", ["directi
                  multiprocess_mode="livemostrecent")
 DB_CONNECTIONS = Gauge("tragen_database_connections", "database_connections of the pools",
                        multiprocess_mode="livesum")
+ORDERS_REFUSED = Counter("tragen_orders_refused_total", "Orders refused by a pre-trade check",
+                         ["check"])
+SAFETY_EVENTS = Counter("tragen_safety_events_total",
+                        "Breaker trips, resets and actions decided by this worker",
+                        ["breaker", "kind"])
 
 
 _CACHE_CHILDREN = {level: CACHE_REQUESTS.labels(level) for level in ("l1", "l2", "miss")}
@@ -128,6 +133,51 @@ class AgentCollector(Collector):
             families["memory_usage_bytes"].add_metric(key, rss / max(1, count))
             families["cpu_usage_percent"].add_metric(key, cpu / max(1, count))
         yield from families.values()
+
+
+def observe_safety(events: Iterable[Any]) -> None:
+    """Count the safety events this worker decided (each is decided by exactly one)."""
+    for event in events:
+        SAFETY_EVENTS.labels(event.breaker, event.kind).inc()
+
+
+class SafetyCollector(Collector):
+    """The fleet's safety state, read from the database at scrape time: every app server
+    exports the same fleet-wide series (alert on their max), never a worker's own copy."""
+
+    def __init__(self, describe: Callable[[], dict[str, Any]]) -> None:
+        self._describe = describe
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            state = self._describe()
+        except Exception:  # a scrape must not fail because the database is away
+            return
+        per_breaker = {
+            name: GaugeMetricFamily(f"tragen_breaker_{name}", doc, labels=["breaker"])
+            for name, doc in (("tripped", "1 while the circuit breaker is tripped"),
+                              ("value", "The breaker's figure at the last evaluation"),
+                              ("threshold", "The breaker's threshold"),
+                              ("awaiting_operator",
+                               "1 when only an operator's reset clears the breaker"))}
+        for b in state["breakers"]:
+            per_breaker["tripped"].add_metric([b["name"]], float(b["tripped"]))
+            per_breaker["value"].add_metric([b["name"]], float(b["value"]))
+            per_breaker["threshold"].add_metric([b["name"]], float(b["threshold"]))
+            per_breaker["awaiting_operator"].add_metric([b["name"]],
+                                                        float(b["awaiting_operator"]))
+        yield from per_breaker.values()
+        for name, doc, value in (
+                ("tragen_fleet_halted", "1 while all trading is halted", float(state["halted"])),
+                ("tragen_portfolio_equity", "Fleet equity at the last evaluation",
+                 float(state["equity"])),
+                ("tragen_portfolio_open_risk_ratio", "Open risk / equity",
+                 float(state["open_risk_fraction"])),
+                ("tragen_portfolio_correlation", "Mean pairwise correlation of agent returns",
+                 float(state["correlation"] or 0.0))):
+            family = GaugeMetricFamily(name, doc)
+            family.add_metric([], value)
+            yield family
 
 
 def render(extra: Iterable[Collector] = ()) -> tuple[bytes, str]:

@@ -17,12 +17,19 @@ from typing import Any
 
 from tragen_runtime import metrics
 from tragen_runtime.agents import build_agents
+from tragen_runtime.broker import PaperBroker
 from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
 from tragen_runtime.engine import Engine
 from tragen_runtime.lifecycle import Lifecycle
 from tragen_runtime.market import MarketFeed, price_source
-from tragen_runtime.memory import agent_memory_check, apply_gc_policy
-from tragen_runtime.risk import CircuitBreakers
+from tragen_runtime.memory import (
+    agent_memory_check,
+    agent_state_bytes,
+    apply_gc_policy,
+    service_memory,
+)
+from tragen_runtime.safety.config import SafetyConfig
+from tragen_runtime.safety.store import SafetyStore, WorkerReport
 from tragen_runtime.settings import Settings, load_settings
 from tragen_runtime.storage.db import DatabaseUnavailable, open_database
 from tragen_runtime.storage.leases import LeaseManager
@@ -51,14 +58,21 @@ class Runtime:
         m = settings.market
         self.feed = MarketFeed(price_source(m.source, m.seed, m.symbols, m.csv_dir))
         self.specs = build_agents(settings.config, self.feed.symbols)
-        self.breakers = CircuitBreakers.from_config(dict(settings.config))
+        self.broker = PaperBroker(settings.broker.fee_rate, settings.broker.slippage_bps)
+        self.safety = SafetyStore(self.db, SafetyConfig.from_config(settings.config),
+                                  live_seconds=settings.leases.ttl)
         self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,
                                    settings.release_id, settings.leases.ttl,
                                    min_live=max(1, workers))
         self.engine = Engine(settings, self.db, self.cache, self.feed, self.specs, self.leases,
-                             self.breakers, api_failure_rate=self.lifecycle.failure_rate)
+                             self.safety, broker=self.broker, report=self.worker_report)
         self._ready_cache: tuple[float, bool, dict[str, Any]] | None = None
         self._ready_json: tuple[float, bool, bytes] | None = None
+
+    def worker_report(self) -> WorkerReport:
+        """What this worker measured since its last round, for the fleet's breakers."""
+        memory = service_memory()
+        return WorkerReport(memory_fraction=memory.fraction if memory is not None else 0.0)
 
     @classmethod
     def from_environment(cls) -> Runtime:
@@ -131,10 +145,13 @@ class Runtime:
                             "configured": len(self.specs), "live_workers": status.live_workers,
                             "fair_share": status.fair_share, "tick": status.tick,
                             "standby_here": status.standby}
+        checks["safety"] = self.engine.view.as_dict()
         if self.settings.notes:
             checks["notes"] = list(self.settings.notes)
-        memory = agent_memory_check(self.settings.config, status.rss_bytes,
-                                    len(self.engine.agents))
+        memory = agent_memory_check(
+            self.settings.config,
+            [agent_state_bytes([agent]) for agent in self.engine.agents.values()],
+            status.rss_bytes)
         if memory is not None:
             checks["memory"] = memory
         l2 = self.cache.l2

@@ -73,7 +73,7 @@ class Application:
         finally:
             metrics.IN_FLIGHT.dec()
         status = resp.status
-        rt.lifecycle.end(status)
+        rt.lifecycle.end()
         self._observe(environ.get("REQUEST_METHOD", ""), route, status,
                       time.perf_counter() - started)
         body = resp.body

@@ -1,7 +1,7 @@
 import pytest
 
 from tragen_runtime.broker import Account, PaperBroker
-from tragen_runtime.risk import CircuitBreakers, order_quantity
+from tragen_runtime.risk import order_quantity
 
 
 def test_fill_applies_slippage_against_trader_and_fee() -> None:
@@ -46,30 +46,3 @@ def test_position_size_grows_with_risk_tolerance_and_respects_cash() -> None:
     assert low * 100 == pytest.approx(10_000)  # 2 x 5 % cap of equity
     assert order_quantity(100_000, 50, 100, 7, 1.0, 0.01, 0.001) < 0.5
     assert order_quantity(100_000, 100_000, 100, 7, 0.0, 0.01, 0.001) == 0
-
-
-def test_circuit_breakers_trip_and_reset_after_cooldown() -> None:
-    cb = CircuitBreakers.from_config({
-        "circuit_breakers": {"portfolio_breakers": {"total_loss": {"threshold": 0.05,
-                                                                   "cooldown": 10}}},
-        "portfolio_risk": {"emergency_procedures": {"auto_halt_threshold": 0.1,
-                                                    "position_reduction_threshold": 0.07,
-                                                    "agent_shutdown_threshold": 0.03}}})
-    cb.evaluate({"portfolio_loss": 0.06}, now=100)
-    assert not cb.allows_new_positions()
-    cb.evaluate({"portfolio_loss": 0.0}, now=105)
-    assert not cb.allows_new_positions()
-    cb.evaluate({"portfolio_loss": 0.0}, now=111)
-    assert cb.allows_new_positions()
-    assert cb.agent_must_stop(0.031) and not cb.agent_must_stop(0.01)
-
-
-def test_reduce_positions_once_per_trip_and_scale_down_share() -> None:
-    cb = CircuitBreakers.from_config({"circuit_breakers": {"system_breakers": {
-        "memory_usage": {"threshold": 0.9, "action": "scale_down_agents",
-                         "reduction_factor": 0.8}}}})
-    assert cb.take_position_reduction() is None and cb.agent_share_factor() == 1.0
-    cb.evaluate({"portfolio_loss": 0.06, "memory_usage": 0.95}, now=0)
-    assert cb.take_position_reduction() == 0.5
-    assert cb.take_position_reduction() is None
-    assert cb.agent_share_factor() == 0.8

@@ -105,7 +105,7 @@ def test_api_routes_auth_and_drain(tmp_path: Path) -> None:
         assert _call(app, "POST", "/api/v1/analyses",
                      {"symbol": "MSFT", "request_id": "abc"})[1]["created"] is False
         assert _call(app, "GET", "/api/v1/trades?limit=x")[0] == 400
-        assert _call(app, "GET", "/api/v1/circuit-breakers")[1]["new_positions_allowed"]
+        assert not _call(app, "GET", "/api/v1/circuit-breakers")[1]["halted"]
         assert "observed" in _call(app, "GET", "/api/v1/kpis")[1]
         assert _call(app, "GET", "/version")[1]["config_digest"] == rt.settings.config_digest
         rt.begin_drain()
@@ -125,12 +125,24 @@ def test_position_reduction_breaker_sells_part_of_every_position(runtime: Runtim
         held = {a: r.account.positions[r.spec.symbol].qty
                 for a, r in runtime.engine.agents.items() if r.spec.symbol in r.account.positions}
     assert held, "the scenario needs open positions"
-    runtime.breakers.evaluate({"portfolio_loss": 0.06})
-    runtime.engine.run_tick(tick, 1_800_000_000.0 + tick)
+    flat = next(a for a in runtime.engine.agents if a not in held)
+    with runtime.db.write() as tx:  # that agent lost 36,000: 6 % of the fleet's 600,000
+        tx.execute("UPDATE agents SET cash = cash - 36000 WHERE agent_id = %s", (flat,))
+    now = 1_800_000_000.0 + tick + 30
+    runtime.engine.lease_round(now)  # the round's safety step trips position_reduction
+    assert runtime.engine.view.reduction is not None
+    runtime.engine.run_tick(tick, now)
     for agent_id, qty in held.items():
         pos = runtime.engine.agents[agent_id].account.positions.get(
             runtime.engine.agents[agent_id].spec.symbol)
         assert pos is None or pos.qty <= qty * 0.5 + 1e-4
+    reduced = {a: r.account.positions[r.spec.symbol].qty
+               for a, r in runtime.engine.agents.items() if r.spec.symbol in r.account.positions}
+    runtime.engine.run_tick(tick + 1, now + 1)  # once per trip: the next tick sells nothing more
+    for agent_id, qty in reduced.items():
+        pos = runtime.engine.agents[agent_id].account.positions.get(
+            runtime.engine.agents[agent_id].spec.symbol)
+        assert pos is None or pos.qty >= qty - 1e-9  # a strategy exit closes it whole
 
 
 def test_unmigrated_or_unreachable_database_is_not_ready_and_503(tmp_path: Path) -> None:
