@@ -3,22 +3,53 @@
 Both are pure functions of (symbol, tick): every worker of every server sees the same price
 at the same tick, so an agent that moves between workers continues on the same series.
 `MarketFeed` turns ticks into shared `Indicators`, computed once per symbol per tick.
+
+Scenarios (`runtime.market.scenario`, simulator only) shape the simulator's prices so tests and
+drills can drive the circuit breakers. A tick is `int(unix_time // tick_interval)` (the
+engine's clock), so the scenario starts at tick `scenario_start_tick(scenario_starts_at,
+tick_interval)` and `n = tick - start` counts ticks since then. Before the start (n < 0), and
+always with `none`, the price is the plain simulator's, bit for bit. From the start on the
+price is the simulator's times `scenario_factor(scenario, n)`:
+
+- `rise_crash_recovery`: 1 + 0.05·n/30 for 0 <= n <= 30 (a 5 % rise), then down linearly to
+  0.70 at n = 40 (a crash to 30 % below the start), 0.70 until n = 70, then up linearly to
+  1.00 at n = 130 and 1.00 after that.
+- `crash`: 1 - 0.03·n for 0 <= n <= 10, then 0.70 for good.
+- `correlated`: exp(W(n)) with one walk W common to every symbol, and each symbol's own tick
+  noise dropped, so per-tick moves are market-wide and agents' returns correlate strongly.
+  W(n) is the sum of the last CORRELATED_WINDOW hashed steps (uniform in ±CORRELATED_STEP)
+  of ticks 0..n since the start: a random walk over any horizon shorter than the window,
+  bounded over long ones, and computable from n alone.
+
+Every factor is a pure function of (scenario, n), so every worker of every server computes the
+same price at the same tick.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from tragen_runtime.indicators import SMA_SLOW, Indicators, IndicatorState
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "NVDA", "BTC-USD", "ETH-USD", "EUR-USD")
 _MASK = (1 << 64) - 1
 WARMUP_TICKS = SMA_SLOW + 10
+
+Scenario = Literal["none", "rise_crash_recovery", "crash", "correlated"]
+SCENARIOS: tuple[str, ...] = get_args(Scenario)
+CORRELATED_WINDOW = 50  # ticks of common steps W(n) sums
+CORRELATED_STEP = 0.015  # largest common log-step per tick
+_CORRELATED_KEY = 0x7A6E_C0AA_E1A7_ED00  # fixed: the common walk is the same for every seed
+
+
+class MarketDataUnavailable(Exception):
+    """The market data feed did not answer for a tick (an injected fault); nothing changed."""
 
 
 class PriceSource(Protocol):
@@ -40,14 +71,62 @@ def _unit(key: int) -> float:
     return (_mix(key) >> 11) / float(1 << 52) - 1.0
 
 
-class Simulator:
-    """Seeded synthetic prices: two trend cycles, a slow drift and tick noise per symbol."""
+def _lerp(start: float, end: float, n: float, length: float) -> float:
+    return start + (end - start) * n / length
 
-    def __init__(self, seed: int = 42, symbols: Sequence[str] = DEFAULT_SYMBOLS) -> None:
+
+@functools.lru_cache(maxsize=4096)
+def _common_walk(n: int) -> float:
+    """W(n): the sum of the common steps of ticks max(0, n - window + 1)..n (0 for n < 0)."""
+    return sum(CORRELATED_STEP * _unit(_CORRELATED_KEY ^ _mix(k))
+               for k in range(max(0, n - CORRELATED_WINDOW + 1), n + 1))
+
+
+def scenario_factor(scenario: str, ticks_since_start: int) -> float:
+    """The multiplier `scenario` puts on the simulator's price n ticks after its start."""
+    n = ticks_since_start
+    if scenario not in SCENARIOS:
+        raise ValueError(f"runtime.market.scenario {scenario!r}: expected one of "
+                         f"{', '.join(SCENARIOS)}")
+    if scenario == "none" or n < 0:
+        return 1.0
+    if scenario == "crash":
+        return _lerp(1.0, 0.70, n, 10) if n <= 10 else 0.70
+    if scenario == "correlated":
+        return math.exp(_common_walk(n))
+    if n <= 30:
+        return _lerp(1.0, 1.05, n, 30)
+    if n <= 40:
+        return _lerp(1.05, 0.70, n - 30, 10)
+    if n <= 70:
+        return 0.70
+    if n <= 130:
+        return _lerp(0.70, 1.0, n - 70, 60)
+    return 1.0
+
+
+def scenario_start_tick(starts_at: int, tick_interval: float = 1.0) -> int:
+    """The tick at UNIX time `starts_at`, as the engine counts ticks (time // interval)."""
+    if tick_interval <= 0 or not math.isfinite(tick_interval):
+        raise ValueError(f"runtime.market.tick_interval {tick_interval!r} must be > 0")
+    return int(starts_at // tick_interval)
+
+
+class Simulator:
+    """Seeded synthetic prices: two trend cycles, a slow drift and tick noise per symbol.
+
+    `scenario` (see the module docstring) shapes the prices from tick `start_tick` on.
+    """
+
+    def __init__(self, seed: int = 42, symbols: Sequence[str] = DEFAULT_SYMBOLS,
+                 scenario: str = "none", start_tick: int = 0) -> None:
         if not symbols:
             raise ValueError("the simulator needs at least one symbol")
+        scenario_factor(scenario, 0)  # ValueError for an unknown scenario
         self.seed = seed
         self.symbols = tuple(symbols)
+        self.scenario = scenario
+        self.start_tick = start_tick
         self._params = {s: self._symbol_params(s) for s in self.symbols}
 
     def _symbol_params(self, symbol: str) -> tuple[int, float, float, float, float, float]:
@@ -66,8 +145,16 @@ class Simulator:
         # Slow value noise: linear interpolation between hashed knots every 25 ticks.
         knot, frac = divmod(tick, 25)
         drift = 0.02 * ((1 - frac / 25) * _unit(key ^ knot) + frac / 25 * _unit(key ^ (knot + 1)))
+        n = tick - self.start_tick
+        if self.scenario == "none" or n < 0:
+            noise = sigma * (_unit(key + 7919 * tick) + _unit(key + 104729 * tick))
+            return round(base * math.exp(trend + swing + drift + noise), 6)
+        if self.scenario == "correlated":  # the common walk replaces the symbol's own noise
+            return round(base * math.exp(trend + swing + drift) * scenario_factor("correlated", n),
+                         6)
         noise = sigma * (_unit(key + 7919 * tick) + _unit(key + 104729 * tick))
-        return round(base * math.exp(trend + swing + drift + noise), 6)
+        return round(base * math.exp(trend + swing + drift + noise)
+                     * scenario_factor(self.scenario, n), 6)
 
 
 class CsvReplay:
@@ -109,13 +196,18 @@ class CsvReplay:
 
 
 def price_source(source: str, seed: int, symbols: Sequence[str],
-                 csv_dir: str | None) -> PriceSource:
+                 csv_dir: str | None, *, scenario: str = "none", scenario_starts_at: int = 0,
+                 tick_interval: float = 1.0) -> PriceSource:
     """The configured source (`runtime.market`); ValueError says what is wrong."""
     if source == "csv":
         if not csv_dir:
             raise ValueError("runtime.market.source is csv but csv_dir is not set")
+        if scenario != "none":
+            raise ValueError(f"runtime.market.scenario {scenario!r} shapes the simulator; a csv "
+                             "replay plays its files as recorded (use scenario none)")
         return CsvReplay(csv_dir, symbols or None)
-    return Simulator(seed, symbols)
+    return Simulator(seed, symbols, scenario,
+                     scenario_start_tick(scenario_starts_at, tick_interval))
 
 
 class MarketFeed:

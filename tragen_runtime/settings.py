@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tragen_runtime.configsource import ConfigError, config_digest, load_config
-from tragen_runtime.market import DEFAULT_SYMBOLS
+from tragen_runtime.faults import FaultPlan
+from tragen_runtime.market import DEFAULT_SYMBOLS, SCENARIOS, scenario_start_tick
 
 DEFAULT_SERVER_POOL = 20
 
@@ -26,6 +27,13 @@ class MarketSettings:
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     tick_interval: float = 1.0
     csv_dir: str | None = None
+    scenario: str = "none"  # market.SCENARIOS
+    scenario_starts_at: int = 0  # UNIX seconds
+
+    @property
+    def scenario_start_tick(self) -> int:
+        """The tick the scenario starts at, as the engine counts ticks."""
+        return scenario_start_tick(self.scenario_starts_at, self.tick_interval)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class Settings:
     config: Mapping[str, Any] = field(repr=False)
     admin_token: str | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    faults: FaultPlan = FaultPlan()  # runtime.faults: the configured failure rates
 
 
 def _host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -222,6 +231,23 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         problems.append(f"runtime.market.source {source!r}: expected simulator or csv")
     if source == "csv" and not market.get("csv_dir"):
         problems.append("runtime.market.source is csv but runtime.market.csv_dir is not set")
+    scenario = str(market.get("scenario", "none"))
+    if scenario not in SCENARIOS:
+        problems.append(f"runtime.market.scenario {scenario!r}: expected one of "
+                        f"{', '.join(SCENARIOS)}")
+    elif scenario != "none" and source == "csv":
+        problems.append(f"runtime.market.scenario {scenario!r} shapes the simulator; a csv "
+                        "replay plays its files as recorded (use scenario none)")
+    starts_at = market.get("scenario_starts_at", 0)
+    if isinstance(starts_at, bool) or not isinstance(starts_at, int) or starts_at < 0:
+        problems.append(f"runtime.market.scenario_starts_at {starts_at!r}: expected UNIX "
+                        "seconds (an integer >= 0)")
+        starts_at = 0
+    try:
+        faults = FaultPlan.from_config(config)
+    except ValueError as exc:
+        problems.append(str(exc))
+        faults = FaultPlan()
     ttl = float(leases.get("ttl_seconds", 15))
     renew = float(leases.get("renew_interval_seconds", max(ttl / 3, 0.1)))
     if renew >= ttl:
@@ -250,7 +276,7 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
             symbols=tuple(market.get("symbols")
                           or (() if source == "csv" else DEFAULT_SYMBOLS)),
             tick_interval=tick if tick > 0 and math.isfinite(tick) else 1.0,
-            csv_dir=market.get("csv_dir")),
+            csv_dir=market.get("csv_dir"), scenario=scenario, scenario_starts_at=starts_at),
         broker=BrokerSettings(fee_rate=float(broker.get("fee_rate", 0.001)),
                               slippage_bps=float(broker.get("slippage_bps", 2.0)),
                               live_adapter=live_adapter),
@@ -265,6 +291,7 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         config=config,
         admin_token=env.get("TRAGEN_ADMIN_TOKEN") or None,
         notes=tuple(notes),
+        faults=faults,
     )
 
 

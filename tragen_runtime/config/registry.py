@@ -849,6 +849,23 @@ REGISTRY: tuple[Entry, ...] = (
         IgnoredWhen("source", ("simulator", ABSENT), "the simulator reads no files"),
     ),
     ActedOn(
+        "$.runtime.market.scenario",
+        ("tragen_runtime.market:price_source", "tragen_runtime.market:Simulator.price",
+         "tragen_runtime.market:scenario_factor"),
+        "shapes the simulator's prices from scenario_starts_at on: rise_crash_recovery (+5 % "
+        "over 30 ticks, down to -30 % over 10, held 30, back to the start over 60), crash (-30 "
+        "% over 10 ticks, for good) or correlated (one common walk for every symbol); none: "
+        "the plain simulator",
+        "none",
+    ),
+    ActedOn(
+        "$.runtime.market.scenario_starts_at",
+        ("tragen_runtime.market:scenario_start_tick", "tragen_runtime.market:Simulator.price"),
+        "the UNIX time the scenario starts at (its first tick is this time // tick_interval); "
+        "before it prices are the plain simulator's (scenario none: nothing to start)",
+        "0 (the scenario has run since 1970)",
+    ),
+    ActedOn(
         "$.runtime.broker.fee_rate",
         ("tragen_runtime.broker:PaperBroker.fill", "tragen_runtime.risk:order_quantity"),
         "the paper broker's fee per fill, as a fraction of its value",
@@ -864,6 +881,21 @@ REGISTRY: tuple[Entry, ...] = (
         "$.runtime.broker.live_adapter",
         "only the paper broker exists: no live adapter is ever loaded, and "
         "agents.paper_trading_only: false is refused at start-up whatever this names",
+    ),
+    ActedOn(
+        "$.runtime.faults.market_data_failure_rate",
+        ("tragen_runtime.faults:FaultPlan.from_config", "tragen_runtime.faults:FaultyFeed.advance"),
+        "the share of market data calls (one symbol's price at a new tick) that fail on purpose, "
+        "for tests and drills of the api_failure_rate breaker (an operator's POST "
+        "/api/v1/admin/faults overrides it)",
+        "0",
+    ),
+    ActedOn(
+        "$.runtime.faults.broker_failure_rate",
+        ("tragen_runtime.faults:FaultPlan.from_config", "tragen_runtime.faults:FaultyBroker.fill"),
+        "the share of broker calls (fills) that fail on purpose, for tests and drills of the "
+        "api_failure_rate breaker (an operator's POST /api/v1/admin/faults overrides it)",
+        "0",
     ),
     *(
         ActedOn(
