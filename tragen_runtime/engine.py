@@ -246,8 +246,9 @@ class Engine:
     def _lease(self, now: float, sample: Sample) -> None:
         """Renew, rebalance and claim; load the state of agents gained; read every owned
         agent's persisted flags (an operator's halt, a reduction already taken)."""
+        holding = frozenset(a for a, r in self.agents.items() if r.account.positions)
         result = self.leases.run_round(now, set(self.specs), rss=sample.rss, cpu=sample.cpu,
-                                       share_factor=self.view.scale_down)
+                                       share_factor=self.view.scale_down, holding=holding)
         agents = {k: v for k, v in self.agents.items() if k in result.owned}
         if result.gained:
             for agent_id, (account, halted) in repo.load_accounts(

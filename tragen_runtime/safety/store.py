@@ -14,7 +14,7 @@ writes to the same tables; the engines pick them up in their next round.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,8 +291,14 @@ class SafetyStore:
         with self.db.read() as tx:
             states = _states(tx)
             fleet = _fleet(tx)
+            # trips, actions and resets apart from refusals, which come one per agent and
+            # would bury them
             events = tx.execute("SELECT at, breaker, kind, detail, actor FROM safety_events "
-                                "ORDER BY event_id DESC LIMIT %s", (RECENT_EVENTS,))
+                                "WHERE kind <> 'refused' ORDER BY event_id DESC LIMIT %s",
+                                (RECENT_EVENTS,))
+            refusals = tx.execute("SELECT at, breaker, kind, detail, actor FROM safety_events "
+                                  "WHERE kind = 'refused' ORDER BY event_id DESC LIMIT %s",
+                                  (RECENT_EVENTS,))
             snapshots = tx.execute("SELECT period, period_key, pnl FROM equity_snapshots "
                                    "ORDER BY taken_at DESC LIMIT 2")
         breakers = []
@@ -327,9 +333,13 @@ class SafetyStore:
             "agent_shutdown_threshold": self.config.agent_shutdown_threshold,
             "faults": {"market_data_failure_rate": fleet["fault_market_data"],
                        "broker_failure_rate": fleet["fault_broker"]},
-            "recent_events": [{"at": float(a), "breaker": b, "kind": k, "detail": d,
-                               "actor": who} for a, b, k, d, who in events],
+            "recent_events": _events(events), "recent_refusals": _events(refusals),
         }
+
+
+def _events(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    return [{"at": float(a), "breaker": b, "kind": k, "detail": d, "actor": who}
+            for a, b, k, d, who in rows]
 
 
 def fleet_open_risk(tx: Tx) -> float:

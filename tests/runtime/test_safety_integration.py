@@ -1,0 +1,162 @@
+"""The fleet's safety state on real PostgreSQL, with two app servers of two gunicorn workers
+each: what one worker decides is in force on every worker within a round, a restart keeps it,
+and an operator's commands reach every worker through the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.runtime.services import (
+    Gunicorn,
+    Postgres,
+    free_port,
+    run_cli,
+    runtime_env,
+    wait_for,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+TOKEN = "safety-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}", "X-Tragen-Operator": "it-operator"}
+ROUND = 0.5  # leases.renew_interval_seconds: every worker evaluates or reads once per round
+TICK = 0.2
+COOLDOWN = 6
+
+
+def _config(pg: Postgres, dbname: str, market: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "production": {"max_agents": 24, "concurrent_analyses": 8},
+        "agent_pools": {"aggressive": 16, "balanced": 8},
+        "database": {"type": "postgresql", "host": pg.host, "database": dbname,
+                     "connection_pool": 20},
+        "circuit_breakers": {"portfolio_breakers": {
+            "total_loss": {"threshold": 0.004, "cooldown": COOLDOWN, "auto_reset": False}}},
+        # only total_loss acts here: the procedures' thresholds are out of reach
+        "portfolio_risk": {"emergency_procedures": {
+            "agent_shutdown_threshold": 0.8, "position_reduction_threshold": 0.9,
+            "auto_halt_threshold": 0.95}},
+        "runtime": {
+            "release_id": "safety-it",
+            "market": {"source": "simulator", "seed": 7, "tick_interval": TICK,
+                       "symbols": ["AAPL", "MSFT", "NVDA", "BTC-USD"], **market},
+            "database": {"port": pg.port, "user": pg.user},
+            "leases": {"ttl_seconds": 3, "renew_interval_seconds": ROUND},
+        },
+    }
+
+
+class Fleet:
+    """Two app servers on one database, each a gunicorn master with two workers."""
+
+    def __init__(self, tmp: Path, pg: Postgres, market: dict[str, Any]) -> None:
+        self.tmp = tmp
+        self.dbname = pg.create_database()
+        self.conninfo = pg.conninfo(self.dbname)
+        self.config = write_config(tmp / "config.yaml", _config(pg, self.dbname, market))
+        migrated = run_cli(["migrate"], runtime_env(self.config, "127.0.9.40:1"), tmp)
+        assert migrated.returncode == 0, migrated.stderr
+        self.servers: dict[str, Gunicorn] = {}
+        self._stopped: list[Gunicorn] = []
+
+    def start(self, host: str) -> Gunicorn:
+        env = runtime_env(self.config, f"{host}:{free_port(host)}", TRAGEN_WORKERS="2",
+                          TRAGEN_THREADS="4", TRAGEN_DRAIN_SECONDS="1",
+                          TRAGEN_ADMIN_TOKEN=TOKEN, TRAGEN_GRACEFUL_TIMEOUT="10")
+        self.servers[host] = app = Gunicorn(env, self.tmp)
+        app.wait_ready(60)
+        return app
+
+    def restart(self, host: str) -> Gunicorn:
+        old = self.servers.pop(host)
+        assert old.stop() == 0, old.log()
+        self._stopped.append(old)
+        return self.start(host)
+
+    def stop(self) -> None:
+        for app in self.servers.values():
+            app.stop()
+
+    def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.conninfo) as conn:
+            return list(conn.execute(query, params).fetchall())
+
+    @staticmethod
+    def worker_views(app: Gunicorn, timeout: float = 20) -> dict[str, dict[str, Any]]:
+        """The safety view of each of `app`'s two workers, once both are ready (gunicorn picks
+        the worker that answers; a worker that is not ready has read no safety state yet)."""
+        views: dict[str, dict[str, Any]] = {}
+
+        def both() -> bool:
+            status, body = app.get("/readyz")
+            if status == 200:
+                views[body["worker"]] = body["checks"]["safety"]
+            return len(views) == 2
+        wait_for(both, timeout, "both workers ready", interval=0.05)
+        return views
+
+    def log(self) -> str:
+        return "\n".join(f"--- {a.port} ---\n{a.log()}"
+                         for a in [*self._stopped, *self.servers.values()])
+
+
+@pytest.fixture
+def fleet_factory(tmp_path: Path, postgres: Postgres) -> Iterator[Any]:
+    made: list[Fleet] = []
+
+    def make(**market: Any) -> Fleet:
+        fleet = Fleet(tmp_path, postgres, market)
+        made.append(fleet)
+        return fleet
+
+    yield make
+    for fleet in made:
+        fleet.stop()
+
+
+def _breaker(app: Gunicorn, name: str) -> dict[str, Any]:
+    status, body = app.get("/api/v1/circuit-breakers")
+    assert status == 200, body
+    return next(b for b in body["breakers"] if b["name"] == name)
+
+
+def test_halt_all_reaches_every_worker_and_survives_a_restart(fleet_factory: Any) -> None:
+    fleet: Fleet = fleet_factory()
+    a, b = fleet.start("127.0.9.41"), fleet.start("127.0.9.42")
+    wait_for(lambda: fleet.sql("SELECT COUNT(*) FROM trades")[0][0] > 0, 60, "a first trade")
+    assert a.post("/api/v1/admin/halt-all", {"reason": "drill"})[0] == 401
+    status, body = a.post("/api/v1/admin/halt-all", {"reason": "drill"}, ADMIN)
+    assert status == 200 and body["halted"] is True, body
+    halted_at = time.time()
+    # every worker of both servers shows it within a round (and the readiness cache's second)
+    time.sleep(2 * ROUND + 1.2)
+    for app in (a, b):
+        views = fleet.worker_views(app)
+        assert len(views) == 2, views
+        assert all(v["halted"] for v in views.values()), views
+    # no order is recorded once a round has passed
+    time.sleep(3)
+    late = fleet.sql("SELECT agent_id, side, executed_at, worker_id FROM trades "
+                     "WHERE executed_at > %s", (halted_at + ROUND + TICK,))
+    assert late == [], late
+    # a restarted server, all new workers, reads the same halt
+    b = fleet.restart("127.0.9.42")
+    assert all(v["halted"] for v in fleet.worker_views(b).values())
+    assert _breaker(b, "total_loss")["tripped"] is False
+    events = b.get("/api/v1/circuit-breakers")[1]["recent_events"]
+    assert any(e["kind"] == "halt" and e["actor"] == "it-operator" for e in events), events
+    # resume-all lets every worker trade again
+    status, body = b.post("/api/v1/admin/resume-all", {}, ADMIN)
+    assert status == 200 and body["halted"] is False, body
+    resumed_at = time.time()
+    wait_for(lambda: fleet.sql("SELECT COUNT(*) FROM trades WHERE executed_at > %s",
+                               (resumed_at,))[0][0] > 0, 60, "a trade after resume-all")
+    text = a.get("/metrics")[1]
+    assert "tragen_fleet_halted 0.0" in text and 'tragen_breaker_tripped{breaker="total_loss"}' \
+        in text, text[-2000:]
