@@ -31,7 +31,7 @@ from tragen_runtime.agents import AgentSpec
 from tragen_runtime.broker import INITIAL_CASH, Account, BrokerUnavailable, PaperBroker, Side
 from tragen_runtime.cache import TieredCache
 from tragen_runtime.indicators import Indicators
-from tragen_runtime.market import MarketFeed
+from tragen_runtime.market import MarketDataUnavailable, MarketFeed
 from tragen_runtime.risk import order_quantity
 from tragen_runtime.safety.config import SafetyConfig
 from tragen_runtime.safety.judge import Event
@@ -288,7 +288,12 @@ class Engine:
     # -- trading --------------------------------------------------------------------------
     def run_tick(self, tick: int, now: float) -> None:
         started = time.perf_counter()
-        snapshot = self.feed.advance(tick)
+        try:
+            snapshot = self.feed.advance(tick)
+        except MarketDataUnavailable as exc:  # counted by the feed; no analysis on old prices
+            self.status.tick = tick
+            log.debug("tick %d skipped: %s", tick, exc)
+            return
         self.status.tick = tick
         day = datetime.fromtimestamp(now, UTC).date().isoformat()
         results: dict[str, Any] = {}

@@ -17,11 +17,11 @@ from typing import Any
 
 from tragen_runtime import metrics
 from tragen_runtime.agents import build_agents
-from tragen_runtime.broker import PaperBroker
 from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
 from tragen_runtime.engine import Engine
+from tragen_runtime.faults import CallStats, FaultyBroker, FaultyFeed
 from tragen_runtime.lifecycle import Lifecycle
-from tragen_runtime.market import MarketFeed, price_source
+from tragen_runtime.market import price_source
 from tragen_runtime.memory import (
     agent_memory_check,
     agent_state_bytes,
@@ -56,23 +56,44 @@ class Runtime:
         self.cache = TieredCache(TTLCache(settings.l1_entries), l2, settings.cache_ttls["l1"],
                                  settings.cache_ttls["l2"], on_lookup=metrics.count_cache_lookup)
         m = settings.market
-        self.feed = MarketFeed(price_source(m.source, m.seed, m.symbols, m.csv_dir))
+        self.calls = CallStats()  # every call to the market data feed and the broker
+        self.feed = FaultyFeed(price_source(m.source, m.seed, m.symbols, m.csv_dir,
+                                            scenario=m.scenario,
+                                            scenario_starts_at=m.scenario_starts_at,
+                                            tick_interval=m.tick_interval),
+                               settings.faults, self.calls)
         self.specs = build_agents(settings.config, self.feed.symbols)
-        self.broker = PaperBroker(settings.broker.fee_rate, settings.broker.slippage_bps)
+        self.broker = FaultyBroker(settings.broker.fee_rate, settings.broker.slippage_bps,
+                                   settings.faults, self.calls)
         self.safety = SafetyStore(self.db, SafetyConfig.from_config(settings.config),
                                   live_seconds=settings.leases.ttl)
         self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,
                                    settings.release_id, settings.leases.ttl,
                                    min_live=max(1, workers))
         self.engine = Engine(settings, self.db, self.cache, self.feed, self.specs, self.leases,
-                             self.safety, broker=self.broker, report=self.worker_report)
+                             self.safety, broker=self.broker, report=self.worker_report,
+                             on_faults=self.apply_faults)
         self._ready_cache: tuple[float, bool, dict[str, Any]] | None = None
         self._ready_json: tuple[float, bool, bytes] | None = None
 
     def worker_report(self) -> WorkerReport:
         """What this worker measured since its last round, for the fleet's breakers."""
         memory = service_memory()
-        return WorkerReport(memory_fraction=memory.fraction if memory is not None else 0.0)
+        calls, failures = self.calls.take()
+        return WorkerReport(api_calls=calls, api_failures=failures,
+                            memory_fraction=memory.fraction if memory is not None else 0.0)
+
+    def apply_faults(self, overrides: tuple[float | None, float | None]) -> None:
+        """The operator's injected failure rates (None: the configuration's) on this worker's
+        feed and broker, from the shared state at every round."""
+        market_data, broker = overrides
+        plan = self.settings.faults.with_overrides({"market_data_failure_rate": market_data,
+                                                    "broker_failure_rate": broker})
+        if plan != self.feed.plan:
+            log.warning("faults: market data failure rate %.0f%%, broker %.0f%%",
+                        100 * plan.market_data_failure_rate, 100 * plan.broker_failure_rate)
+        self.feed.set_plan(plan)
+        self.broker.set_plan(plan)
 
     @classmethod
     def from_environment(cls) -> Runtime:
