@@ -19,8 +19,33 @@ def section(fixture: str) -> Any:
     return yaml.safe_load((FIXTURES / fixture).read_text(encoding="utf-8"))
 
 
+# The guide's pools put 50 of 80 agents in scalping, against its own 30 % per strategy (see
+# test_the_guide_pools_break_the_guide_limits); this document spreads its 100 agents over five
+# strategies instead: 20 each, 40 intraday, 40 over days, 20 over weeks.
+DIVERSE_TEMPLATES = {
+    "momentum_template.yaml": {
+        "personality": {"risk_tolerance": 6, "analysis_style": "scalper", "max_trades_per_day": 30}
+    },
+    "trend_template.yaml": {
+        "personality": {
+            "risk_tolerance": 3,
+            "analysis_style": "swing_trader",
+            "max_trades_per_day": 3,
+        }
+    },
+}
+
+
+def diverse_pools() -> dict[str, Any]:
+    pools = section("agent_pools_1.yaml")
+    pools["strategy_pools"]["scalping"]["max_agents"] = 20
+    pools["strategy_pools"]["swing_trading"]["max_agents"] = 20
+    return {"conservative": 20, "momentum": 20, "trend": 20, **pools}
+
+
 def guide_document() -> dict[str, Any]:
-    """A valid document with every section of the guide."""
+    """A valid document with every section of the guide (its pools spread over five
+    strategies, so that they meet its diversification limits)."""
     enterprise = section("enterprise.yaml")
     return {
         "production": {**section("medium_deployment.yaml")["production"], "distributed": True},
@@ -28,12 +53,12 @@ def guide_document() -> dict[str, Any]:
             **section("single_agent.yaml")["monitoring"],
             **section("monitoring_config_1.yaml"),
         },
-        "agent_pools": {"conservative": 10, **section("agent_pools_1.yaml")},
+        "agent_pools": diverse_pools(),
         "database": section("database_config_3.yaml"),
         "load_balancing": enterprise["load_balancing"],
         "servers": enterprise["servers"],
         "agents": section("environments.yaml")["production.yaml"]["agents"],
-        "agent_templates": section("agent_templates.yaml"),
+        "agent_templates": {**section("agent_templates.yaml"), **DIVERSE_TEMPLATES},
         "memory": section("memory_config_3.yaml"),
         "cpu_scaling": section("cpu_scaling_1.yaml"),
         "caching": section("caching_config_1.yaml"),
@@ -461,3 +486,177 @@ def test_every_problem_is_reported_in_one_run() -> None:
         "$.agent_pools.performance_pools",
         "$.circuit_breakers.system_breakers.memory_usage.action",
     }
+
+
+# -- diversification and agents.additional_safety_checks ------------------------------------
+
+STRATEGY = "$.portfolio_risk.diversification.max_agents_per_strategy"
+TIMEFRAME = "$.portfolio_risk.diversification.max_agents_per_timeframe"
+
+
+def inventory_config(stage: str) -> Any:
+    path = REPO / "inventories" / stage / "group_vars" / "all" / "tragen.yml"
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["tragen_config"]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_pools_above_the_shares_are_refused_with_the_figures() -> None:
+    document = guide_document()  # the medium stage's pools before they were rebalanced
+    document["agent_pools"] = {"scalping": 50, "swing_trading": 30, "conservative": 20}
+    problems = [p for p in validate_document(document) if p.location in (STRATEGY, TIMEFRAME)]
+    assert problems == [
+        Problem(
+            STRATEGY,
+            "expected at most 30 of 100 agents per strategy (max_agents_per_strategy 30 %), "
+            "found scalping_template with 50 (50 %, pool scalping)",
+        ),
+        Problem(
+            TIMEFRAME,
+            "expected at most 40 of 100 agents per timeframe (max_agents_per_timeframe 40 %), "
+            "found intraday with 50 (50 %, pool scalping)",
+        ),
+    ]
+
+
+def test_a_share_at_the_limit_passes_and_one_agent_more_does_not() -> None:
+    document = guide_document()
+    document["agent_pools"] = {"scalping": 30, "swing_trading": 30, "conservative": 30,
+                               "momentum": 10}  # fmt: skip
+    assert validate_document(document) == []  # 30 % per strategy, 40 % intraday: at the limits
+    # one conservative agent more; production.max_agents (100) leaves the last pool 9
+    document["agent_pools"]["conservative"] = 31
+    assert validate_document(document) == [
+        Problem(
+            STRATEGY,
+            "expected at most 30 of 100 agents per strategy (max_agents_per_strategy 30 %), "
+            "found conservative_template with 31 (31 %, pool conservative)",
+        )
+    ]
+
+
+def test_pools_of_one_template_are_one_strategy_and_timeframes_span_templates() -> None:
+    document = guide_document()
+    # aggressive and scalping both take the first scalper template: one strategy of 40
+    document["agent_pools"] = {"scalping": 20, "aggressive": 20, "momentum": 20, "trend": 20,
+                               "conservative": 20}  # fmt: skip
+    problems = [p for p in validate_document(document) if p.location in (STRATEGY, TIMEFRAME)]
+    assert problems == [
+        Problem(
+            STRATEGY,
+            "expected at most 30 of 100 agents per strategy (max_agents_per_strategy 30 %), "
+            "found scalping_template with 40 (40 %, pools scalping, aggressive)",
+        ),
+        Problem(
+            TIMEFRAME,
+            "expected at most 40 of 100 agents per timeframe (max_agents_per_timeframe 40 %), "
+            "found intraday with 60 (60 %, pools scalping, aggressive, momentum)",
+        ),
+    ]
+
+
+def test_the_counts_are_the_agents_the_runtime_builds() -> None:
+    document = guide_document()
+    # standby agents beyond production.max_agents are not built, so they do not count: the
+    # cap leaves 10 of the 30 standby agents, shared in proportion (3 scalping, 7 swing)
+    document["production"]["max_agents"] = 85
+    document["agents"]["max_count"] = 85
+    assert [p for p in validate_document(document) if p.location in (STRATEGY, TIMEFRAME)] == []
+    document["agent_pools"]["strategy_pools"]["scalping"]["auto_scale"] = False
+    document["agent_pools"]["momentum"] = 45  # 45 of 85 is over; 10 base scalpers
+    assert STRATEGY in locations(validate_document(document))
+
+
+def test_the_guide_pools_break_the_guide_limits() -> None:
+    """The guide's own pool blocks and its own diversification limits disagree."""
+    document = guide_document()
+    document["agent_pools"] = {"conservative": 10, **section("agent_pools_1.yaml")}
+    document["agent_templates"] = section("agent_templates.yaml")
+    problems = [p for p in validate_document(document) if p.location in (STRATEGY, TIMEFRAME)]
+    assert [p.location for p in problems] == [STRATEGY, TIMEFRAME]
+    assert "found scalping_template with 50 (62.5 %, pool scalping)" in problems[0].message
+
+
+def test_without_pools_or_limits_nothing_is_judged() -> None:
+    document = guide_document()
+    del document["agent_pools"]
+    assert validate_document(document) == []
+    only_limits = {"portfolio_risk": section("portfolio_risk_1.yaml")}
+    assert validate_document(only_limits) == []
+    no_limits = {"agent_pools": {"scalping": 50, "conservative": 1}}
+    assert validate_document(no_limits) == []
+
+
+@pytest.mark.parametrize("stage", ["medium", "enterprise"])
+def test_the_rebalanced_stages_pass(stage: str) -> None:
+    assert validate_document(inventory_config(stage)) == []
+
+
+def test_safety_checks_need_every_breaker_and_limit() -> None:
+    document = guide_document()
+    assert document["agents"]["additional_safety_checks"] is True
+    del document["circuit_breakers"]["system_breakers"]["memory_usage"]
+    del document["circuit_breakers"]["portfolio_breakers"]
+    del document["portfolio_risk"]["aggregate_limits"]["total_portfolio_risk"]
+    del document["portfolio_risk"]["emergency_procedures"]
+    message = "expected it configured while agents.additional_safety_checks is true, found none"
+    assert validate_document(document) == [
+        Problem(f"$.circuit_breakers.{path}", message)
+        for path in (
+            "portfolio_breakers.total_loss",
+            "portfolio_breakers.correlation_spike",
+            "system_breakers.memory_usage",
+        )
+    ] + [
+        Problem(f"$.portfolio_risk.{path}", message)
+        for path in (
+            "aggregate_limits.total_portfolio_risk",
+            "emergency_procedures.auto_halt_threshold",
+            "emergency_procedures.position_reduction_threshold",
+            "emergency_procedures.agent_shutdown_threshold",
+        )
+    ]
+
+
+@pytest.mark.parametrize("checks", [False, None])
+def test_without_safety_checks_breakers_are_optional(checks: bool | None) -> None:
+    document = guide_document()
+    del document["circuit_breakers"]
+    if checks is None:
+        del document["agents"]["additional_safety_checks"]
+    else:
+        document["agents"]["additional_safety_checks"] = checks
+    assert validate_document(document) == []
+
+
+def test_safety_checks_alone_name_every_missing_key() -> None:
+    problems = validate_document({"agents": {"additional_safety_checks": True}})
+    assert [p.location for p in problems] == [
+        "$.circuit_breakers.portfolio_breakers.total_loss",
+        "$.circuit_breakers.portfolio_breakers.correlation_spike",
+        "$.circuit_breakers.system_breakers.api_failure_rate",
+        "$.circuit_breakers.system_breakers.memory_usage",
+        "$.portfolio_risk.aggregate_limits.total_portfolio_risk",
+        "$.portfolio_risk.aggregate_limits.daily_loss_limit",
+        "$.portfolio_risk.aggregate_limits.monthly_loss_limit",
+        "$.portfolio_risk.emergency_procedures.auto_halt_threshold",
+        "$.portfolio_risk.emergency_procedures.position_reduction_threshold",
+        "$.portfolio_risk.emergency_procedures.agent_shutdown_threshold",
+    ]
+
+
+def test_the_safety_keys_are_the_schemas_names() -> None:
+    from tragen_runtime.config.rules import SAFETY_KEYS
+    from tragen_runtime.config.schemas import load_schemas
+
+    named = [
+        (section, group, name)
+        for section, groups in (
+            ("circuit_breakers", ("portfolio_breakers", "system_breakers")),
+            ("portfolio_risk", ("aggregate_limits", "emergency_procedures")),
+        )
+        for group in groups
+        for name in load_schemas()[f"{section}.schema.json"]["properties"][group]["properties"]
+    ]
+    assert list(SAFETY_KEYS) == named

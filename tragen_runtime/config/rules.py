@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from tragen_runtime.agents import build_agents
+from tragen_runtime.safety import diversification
+
 from .problem import Problem, json_path
 
 Path = tuple[object, ...]
@@ -43,6 +46,22 @@ DATABASE_KEYS: Mapping[str, tuple[str, ...]] = {
         "failover",
     ),
 }
+
+# What agents.additional_safety_checks requires: the breakers the runtime builds (the names
+# circuit_breakers.schema.json allows) and every aggregate limit and emergency procedure of
+# portfolio_risk.schema.json. tests/config/test_rules.py holds them to the schemas.
+SAFETY_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("circuit_breakers", "portfolio_breakers", "total_loss"),
+    ("circuit_breakers", "portfolio_breakers", "correlation_spike"),
+    ("circuit_breakers", "system_breakers", "api_failure_rate"),
+    ("circuit_breakers", "system_breakers", "memory_usage"),
+    ("portfolio_risk", "aggregate_limits", "total_portfolio_risk"),
+    ("portfolio_risk", "aggregate_limits", "daily_loss_limit"),
+    ("portfolio_risk", "aggregate_limits", "monthly_loss_limit"),
+    ("portfolio_risk", "emergency_procedures", "auto_halt_threshold"),
+    ("portfolio_risk", "emergency_procedures", "position_reduction_threshold"),
+    ("portfolio_risk", "emergency_procedures", "agent_shutdown_threshold"),
+)
 
 
 def rule_problems(document: object) -> list[Problem]:
@@ -248,6 +267,72 @@ def lease_renewed_in_time(document: Mapping[str, Any]) -> Iterator[Problem]:
         )
 
 
+def diversification_within_limits(document: Mapping[str, Any]) -> Iterator[Problem]:
+    """No strategy (template) and no timeframe holds more than its share of the agents.
+
+    The agents counted are those the runtime builds from agent_pools (agents.build_agents:
+    every pool at its maximum, capped by production.max_agents and agents.max_count), so the
+    gate and the runtime agree. Without agent_pools nothing is judged: the runtime then takes
+    the templates in turn, as even as they allow. A configuration build_agents refuses (an
+    unknown pool or style, values of the wrong type) is left to the schema and the runtime.
+    """
+    path: Path = ("portfolio_risk", "diversification")
+    limits = _mapping(document, *path)
+    strategy_limit = number(limits.get(diversification.STRATEGY_KEY))
+    timeframe_limit = number(limits.get(diversification.TIMEFRAME_KEY))
+    if (strategy_limit is None and timeframe_limit is None) or not _has_agent_groups(document):
+        return
+    try:
+        specs = build_agents(document, ("gate",))
+        by_timeframe = diversification.counts_by_timeframe(specs)
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return
+    judged = (
+        (
+            diversification.STRATEGY_KEY,
+            strategy_limit,
+            diversification.counts_by_strategy(specs),
+            diversification.pools_by_strategy(specs),
+        ),
+        (
+            diversification.TIMEFRAME_KEY,
+            timeframe_limit,
+            by_timeframe,
+            diversification.pools_by_timeframe(specs),
+        ),
+    )
+    for key, limit, counts, pools in judged:
+        for message in diversification.share_problems(counts, limit, key, pools):
+            yield Problem(json_path((*path, key)), message)
+
+
+def _has_agent_groups(document: Mapping[str, Any]) -> bool:
+    """agent_pools names at least one group of agents (performance pools are not)."""
+    pools = _mapping(document, "agent_pools")
+    return any(
+        name == "strategy_pools"
+        and isinstance(value, Mapping)
+        and value
+        or name != "performance_pools"
+        and number(value) is not None
+        for name, value in pools.items()
+    )
+
+
+def safety_checks_configured(document: Mapping[str, Any]) -> Iterator[Problem]:
+    """With agents.additional_safety_checks true, every breaker the runtime builds and every
+    aggregate limit and emergency procedure is configured; each missing one is named."""
+    if _mapping(document, "agents").get("additional_safety_checks") is not True:
+        return
+    for section, group, name in SAFETY_KEYS:
+        path: Path = (section, group, name)
+        if _mapping(document, section, group).get(name) is None:
+            yield Problem(
+                json_path(path),
+                "expected it configured while agents.additional_safety_checks is true, found none",
+            )
+
+
 RULES: Sequence[Rule] = (
     min_at_most_max,
     pool_within_max_connections,
@@ -258,4 +343,6 @@ RULES: Sequence[Rule] = (
     kpi_targets_on_good_side,
     database_keys_fit_type,
     lease_renewed_in_time,
+    diversification_within_limits,
+    safety_checks_configured,
 )
