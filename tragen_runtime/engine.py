@@ -33,6 +33,7 @@ from tragen_runtime.cache import TieredCache
 from tragen_runtime.indicators import Indicators
 from tragen_runtime.market import MarketDataUnavailable, MarketFeed
 from tragen_runtime.risk import order_quantity
+from tragen_runtime.safety.activation import ActivationGuard
 from tragen_runtime.safety.config import SafetyConfig
 from tragen_runtime.safety.judge import Event
 from tragen_runtime.safety.orders import Order, SafetyView, portfolio_risk_refusal, refusal
@@ -139,6 +140,7 @@ class Engine:
         self._synced = False
         self._schema_ok = False
         self._rate_samples: deque[tuple[float, int]] = deque()
+        self.activation = ActivationGuard.from_config(settings.config, specs)
         self._refused: dict[str, str] = {}  # agent -> the refusal last recorded as an event
         self._pending_events: list[Event] = []
 
@@ -219,6 +221,7 @@ class Engine:
             sample = self._sample()
             self._lease(now, sample)
             self._evaluate_safety(now, sample)
+            self._read_holdings()
             self._settle()
         except DatabaseUnavailable as exc:
             self.status.problems = (f"database unreachable: {exc}",)
@@ -269,6 +272,11 @@ class Engine:
         self.on_faults(outcome.faults)
         metrics.observe_safety(outcome.events)
 
+    def _read_holdings(self) -> None:
+        """The fleet's open positions by pool, for correlation_limits (when configured)."""
+        if self.activation.correlation_limit is not None:
+            self.activation.holdings(repo.pool_holdings(self.db))
+
     def _settle(self) -> None:
         self._rate_samples.append((time.monotonic(), self.status.analyses))
         while self._rate_samples and self._rate_samples[0][0] < time.monotonic() - 60:
@@ -299,8 +307,10 @@ class Engine:
         results: dict[str, Any] = {}
         counts: dict[str, int] = {}
         share_analyses = "analysis_results" in self.settings.l2_data and self.cache.l2 is not None
+        self.activation.observe({s: i.price for s, i in snapshot.items()})
         self._take_procedures(snapshot, tick, now, day)
-        ranks = active_ranks(self.specs.values(), pool_levels(snapshot)) if self._scalable else {}
+        ranks = (self.activation.cap(active_ranks(self.specs.values(), pool_levels(snapshot)))
+                 if self._scalable else {})
         standby = 0
         for agent in list(self.agents.values()):
             ind = snapshot.get(agent.spec.symbol)
@@ -415,7 +425,8 @@ class Engine:
                       agent_loss=(INITIAL_CASH - equity) / INITIAL_CASH,
                       risk_tolerance=spec.risk_tolerance)
         refused = ("safety state not read yet" if not self.view.loaded
-                   else refusal(self.view, self.safety_config, order))
+                   else refusal(self.view, self.safety_config, order)
+                   or (self.activation.refusal(spec) if opening else None))
         if refused is not None:
             self._refuse(agent, refused, now)
             return
@@ -485,6 +496,10 @@ class Engine:
             self.leases.owned.discard(spec.agent_id)
             return False
         agent.account = after
+        if spec.symbol in after.positions:
+            self.activation.opened(spec)
+        else:
+            self.activation.closed(spec)
         self._refused.pop(spec.agent_id, None)
         self.status.trades += 1
         metrics.TRADES.labels(spec.style, fill.side).inc()

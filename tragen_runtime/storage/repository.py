@@ -268,3 +268,11 @@ def worker_figures(db: Database, prefix: str) -> dict[str, tuple[int, float, int
         rows = tx.execute("SELECT worker_id, rss_bytes, cpu_percent, agents FROM workers "
                           "WHERE worker_id LIKE %s ESCAPE '!'", (like_prefix(prefix),))
     return {r[0]: (int(r[1]), float(r[2]), int(r[3])) for r in rows}
+
+
+def pool_holdings(db: Database) -> list[tuple[str, str, str]]:
+    """(agent, pool, symbol) of every open position of the fleet."""
+    with db.read() as tx:
+        return [(str(a), str(p), str(s)) for a, p, s in tx.execute(
+            "SELECT positions.agent_id, agents.pool, positions.symbol FROM positions "
+            "JOIN agents ON agents.agent_id = positions.agent_id")]
