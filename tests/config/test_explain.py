@@ -15,6 +15,9 @@ from tragen_runtime.config.explain import not_acted_on_table
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ("single", "small", "medium", "enterprise")
 
+CHECK_INTERVAL = ("not acted on in this release: the runtime's checks (lease rounds, /readyz) "
+                  "keep their own schedule; nothing reads this interval (issue: monitoring)")
+
 
 def stage_file(stage: str) -> Path:
     return REPO / "inventories" / stage / "group_vars" / "all" / "tragen.yml"
@@ -39,8 +42,10 @@ def test_validate_notes_every_key_of_a_stage_nothing_acts_on(
     assert notes == [f"{path}: {note.location}: note: {note.message}" for note in expected]
     assert all(": note: not acted on in this release: " in line for line in notes)
     locations = {note.location for note in expected}
-    assert "$.circuit_breakers.portfolio_breakers.total_loss.auto_reset" in locations
-    assert "$.portfolio_risk.aggregate_limits.daily_loss_limit" in locations
+    assert "$.monitoring.check_interval" in locations
+    # the breakers, limits and procedures act (issue: safety)
+    assert not {loc for loc in locations
+                if loc.startswith(("$.circuit_breakers", "$.portfolio_risk"))}
     assert not {"$.production.max_agents", "$.agents.paper_trading_only"} & locations
 
 
@@ -64,15 +69,14 @@ def test_one_key_nothing_acts_on_gives_one_note(
 ) -> None:
     path = tmp_path / "one.yaml"
     path.write_text(
-        "production:\n  max_agents: 5\nagents:\n  max_count: 5\n  additional_safety_checks: true\n"
-        "monitoring:\n  alerting:\n    escalation_levels:\n    - {threshold: warning, notify: "
-        "[email]}\n    - {threshold: critical, notify: [sms]}\n"
+        "production:\n  max_agents: 5\nagents:\n  max_count: 5\n"
+        "monitoring:\n  check_interval: 30\n  alerting:\n    escalation_levels:\n"
+        "    - {threshold: warning, notify: [email]}\n    - {threshold: critical, notify: [sms]}\n"
     )
     assert main(["validate", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"{path}: valid (3 sections)",
-        f"{path}: $.agents.additional_safety_checks: note: not acted on in this release: there "
-        "are no extra checks to switch on: the breakers and loss thresholds run whatever it says",
+        f"{path}: $.monitoring.check_interval: note: {CHECK_INTERVAL}",
         *(
             f"{path}: $.monitoring.alerting.escalation_levels[*].{key}: note: not acted on in "
             "this release: no monitoring component (Prometheus, Alertmanager, notifier) is "
@@ -104,13 +108,13 @@ def test_check_prints_the_notes_after_ready_to_deploy(
     )
     (root / "group_vars" / "all" / "tragen.yml").write_text(
         "tragen_stage: small\ntragen_admin_token: s3cret\ntragen_config:\n"
-        "  production: {max_agents: 5}\n  agents: {max_count: 5, additional_safety_checks: true}\n"
+        "  production: {max_agents: 5}\n  agents: {max_count: 5}\n"
+        "  monitoring: {check_interval: 30}\n"
     )
     assert main(["check", str(root)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"{root}: ready to deploy (stage small, 1 hosts)",
-        f"{root}: $.agents.additional_safety_checks: note: not acted on in this release: there "
-        "are no extra checks to switch on: the breakers and loss thresholds run whatever it says",
+        f"{root}: $.monitoring.check_interval: note: {CHECK_INTERVAL}",
     ]
 
 
@@ -134,13 +138,9 @@ def test_explain_a_concrete_path_through_its_wildcard_entry(
 
 
 def test_explain_a_key_nothing_acts_on(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["explain", "$.circuit_breakers.portfolio_breakers.total_loss.auto_reset"]) == 0
+    assert main(["explain", "$.monitoring.check_interval"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "$.circuit_breakers.portfolio_breakers.total_loss.auto_reset",
-        "  not acted on in this release: the breaker resets by itself when its value falls back "
-        "(after its cooldown or duration, if it has one), whatever this says; there is no "
-        "operator reset yet (issue: safety)",
-    ]
+        "$.monitoring.check_interval", f"  {CHECK_INTERVAL}"]
 
 
 def test_explain_a_condition_and_a_section(capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,7 +179,8 @@ def test_the_readme_table_is_the_registry(capsys: pytest.CaptureFixture[str]) ->
     table = capsys.readouterr().out
     assert table == not_acted_on_table()
     assert table.startswith("| section | keys | why nothing acts on them |\n")
-    assert "| `circuit_breakers` |" in table and "| `runtime` |" in table
+    assert "| `circuit_breakers` |" not in table and "| `portfolio_risk` |" not in table
+    assert "| `runtime` |" in table
     assert table in (REPO / "README.md").read_text(), (
         "README.md's table of keys not acted on is out of date: replace it with the output of "
         "`tragen-config explain --not-acted-on`"

@@ -132,9 +132,6 @@ def test_the_most_literal_entry_answers() -> None:
     assert entry_of("$.circuit_breakers.portfolio_breakers.total_loss.threshold") == (
         "$.circuit_breakers.portfolio_breakers.total_loss.threshold"
     )
-    assert entry_of("$.circuit_breakers.portfolio_breakers.drawdown.threshold") == (
-        "$.circuit_breakers.portfolio_breakers.*.threshold"
-    )
     assert entry_of("$.caching.l1_cache.size") == "$.caching.l1_cache.size"
     assert entry_of("$.caching.l3_cache.size") == "$.caching.*.size"
     assert entry_of("$.agent_pools.scalping") == "$.agent_pools.*"

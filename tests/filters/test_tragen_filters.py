@@ -110,12 +110,12 @@ def test_validate_config_returns_location_and_message_lines() -> None:
 
 def test_the_gate_counts_the_keys_nothing_acts_on_per_section() -> None:
     doc = {"production": {TaggedStr("max_agents"): 5},
-           "agents": {"additional_safety_checks": True},
+           "monitoring": {"check_interval": 30},
            "load_balancing": {"type": "nginx_plus"}}
     lines = FILTERS["tragen_config_notice_summary"](doc, "inventories/enterprise")
     assert lines[0].startswith("$.load_balancing.type: nginx_plus is deployed as open-source")
     assert lines[1] == (
-        "1 keys are accepted but nothing acts on them in this release (agents 1): "
+        "1 keys are accepted but nothing acts on them in this release (monitoring 1): "
         "tragen-config check inventories/enterprise lists each with the reason")
     assert len(lines) == 2
     assert FILTERS["tragen_config_notice_summary"]({"production": {"max_agents": 5}}, "x") == []

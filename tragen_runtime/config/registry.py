@@ -63,7 +63,6 @@ def _not_acted_on(parent: str, keys: Iterable[str], reason: str) -> tuple[NotAct
     return tuple(NotActedOn(f"{parent}.{key}", reason) for key in keys)
 
 
-_BREAKER_KEYS = ("threshold", "cooldown", "auto_reset", "action", "reduction_factor", "duration")
 _DISABLED = (False, ABSENT)
 
 _MONITORING = (
@@ -81,32 +80,68 @@ _PERFORMANCE_POOLS = (
     "performance pools are skipped when agents are built: no capital is allocated by "
     "performance in this release"
 )
-_RESETS_ITSELF = (
-    "the breaker resets by itself when its value falls back (after its cooldown or duration, if "
-    "it has one), whatever this says; there is no operator reset yet (issue: safety)"
-)
-_CORRELATION_UNBUILT = (
-    "no correlation across agents is measured, so the correlation_spike breaker is not built "
-    "(its reduction_factor serves the position_reduction procedure) (issue: safety)"
-)
-_OTHER_PORTFOLIO_BREAKER = (
-    "only the portfolio breakers total_loss and correlation_spike are built; one of another "
-    "name is accepted and never trips (issue: safety)"
-)
-_OTHER_SYSTEM_BREAKER = (
-    "only the system breakers api_failure_rate and memory_usage are built; one of another name "
-    "is accepted and never trips (issue: safety)"
-)
 _OTHER_API_POOL = (
     "only the pool named database is read: the runtime opens no other outbound pool (market "
     "data is simulated or replayed, the broker is the paper one)"
 )
 
-_RISK = "tragen_runtime.risk:CircuitBreakers"
-_FROM_CONFIG = f"{_RISK}.from_config"
-_EVALUATE = f"{_RISK}.evaluate"
-_FEED = "tragen_runtime.engine:Engine._feed_breakers"
-_PER_WORKER = "each worker evaluates it every lease round and keeps its own trip state"
+_SAFETY_CONFIG = "tragen_runtime.safety.config:SafetyConfig.from_config"
+_JUDGE = "tragen_runtime.safety.judge:judge"
+_EVALUATE = "tragen_runtime.safety.store:SafetyStore._evaluate"
+_VIEW = "tragen_runtime.safety.orders:SafetyView.from_states"
+_REFUSAL = "tragen_runtime.safety.orders:refusal"
+_PROCEDURES = "tragen_runtime.engine:Engine._take_procedures"
+_FLEET = "one state for the fleet in the database, evaluated once per lease round"
+_BREAKER_FIGURES = {
+    "total_loss": "the fleet's loss since its reference (0 until an operator's reset) as a "
+                  "share of its capital",
+    "correlation_spike": "the mean pairwise correlation of the agents' returns over the last 30 "
+                         "evaluations",
+    "api_failure_rate": "the share of failed calls to the market data feed and the broker over "
+                        "every live worker's last round (20 calls at least)",
+    "memory_usage": "the largest share of its memory limit (the service's cgroup, else host RAM) "
+                    "that an app server uses",
+}
+_BREAKER_DEFAULTS = {  # threshold, action, hold seconds, reduction factor
+    "total_loss": ("0.05", "halt_new_trades", "3600", "1"),
+    "correlation_spike": ("0.9", "reduce_positions", "300", "0.5"),
+    "api_failure_rate": ("0.1", "halt_new_trades", "300", "1"),
+    "memory_usage": ("0.9", "scale_down_agents", "60", "0.8"),
+}
+
+
+def _breaker_entries(section: str, name: str) -> tuple[ActedOn, ...]:
+    """The six keys of one breaker: every breaker is built the same way (safety.config)."""
+    path = f"$.circuit_breakers.{section}.{name}"
+    threshold, action, hold, factor = _BREAKER_DEFAULTS[name]
+    held = (_SAFETY_CONFIG, _JUDGE)
+    return (
+        ActedOn(f"{path}.threshold", (_SAFETY_CONFIG, _EVALUATE, _JUDGE),
+                f"trips when {_BREAKER_FIGURES[name]} reaches it; {_FLEET}", threshold),
+        ActedOn(f"{path}.action", (_SAFETY_CONFIG, _VIEW, _REFUSAL, _PROCEDURES,
+                                   "tragen_runtime.storage.leases:LeaseManager.run_round"),
+                "halt_new_trades: no orders that open positions; reduce_positions: that, and "
+                "every position reduced by reduction_factor once per trip; scale_down_agents: "
+                "the servers over the threshold run reduction_factor of their agents (memory) "
+                "or every server does", action),
+        ActedOn(f"{path}.reduction_factor", (_SAFETY_CONFIG, _VIEW, _PROCEDURES),
+                "the share of every position sold once per trip (reduce_positions), or of its "
+                "fair number of agents a server keeps (scale_down_agents); the gate refuses it "
+                "with halt_new_trades, which reduces nothing", factor),
+        ActedOn(f"{path}.cooldown", held,
+                "a trip holds at least this long from the moment it tripped (with duration "
+                "also given, the longer counts)", f"{hold} (or duration)"),
+        ActedOn(f"{path}.duration", held,
+                "the same as cooldown: how long a trip holds at least (the longer counts)",
+                f"{hold} (or cooldown)"),
+        ActedOn(f"{path}.auto_reset", (_SAFETY_CONFIG, _JUDGE,
+                                       "tragen_runtime.safety.judge:operator_reset"),
+                "true: the breaker clears itself once the figure is under its threshold after "
+                "the hold; false: only an operator's reset (POST /api/v1/circuit-breakers/"
+                "NAME/reset, refused during the hold)", "true"),
+    )
+
+
 _PROFILE = (
     "tragen_runtime.workers:choose_profile",
     "tragen_runtime.workers:worker_plan",
@@ -366,10 +401,15 @@ REGISTRY: tuple[Entry, ...] = (
         "broker exists in this release)",
         "true",
     ),
-    NotActedOn(
+    ActedOn(
         "$.agents.additional_safety_checks",
-        "there are no extra checks to switch on: the breakers and loss thresholds run whatever "
-        "it says",
+        ("tragen_runtime.config.rules:safety_checks_configured",
+         "tragen_runtime.settings:settings_from_config",
+         _SAFETY_CONFIG, _REFUSAL),
+        "true: the gate requires every breaker and limit configured, the runtime refuses to "
+        "start without an admin token, and every opening order is checked against the sizing "
+        "rule's notional cap (risk_tolerance x 5 % of the agent's equity)",
+        "false",
     ),
     # -- agent_templates ---------------------------------------------------------------------
     ActedOn(
@@ -585,153 +625,81 @@ REGISTRY: tuple[Entry, ...] = (
         _COMPRESSION_OFF,
     ),
     # -- portfolio_risk ----------------------------------------------------------------------
-    NotActedOn(
+    ActedOn(
         "$.portfolio_risk.diversification.max_agents_per_strategy",
-        "pools are sized by agent_pools alone; no share of agents per strategy is enforced "
-        "(issue: safety)",
+        ("tragen_runtime.safety.diversification:diversification_problems",
+         "tragen_runtime.config.rules:diversification_within_limits",
+         "tragen_runtime.safety.activation:ActivationGuard.cap"),
+        "the gate refuses pools that give one template (strategy) a larger share of the agents; "
+        "the runtime keeps active auto-scaling agents within it",
+        "no limit",
     ),
-    NotActedOn(
+    ActedOn(
         "$.portfolio_risk.diversification.max_agents_per_timeframe",
-        "agents have no timeframe in this release, so nothing counts agents per timeframe",
+        ("tragen_runtime.safety.diversification:diversification_problems",
+         "tragen_runtime.config.rules:diversification_within_limits",
+         "tragen_runtime.safety.activation:ActivationGuard.cap"),
+        "the same for the timeframe of each agent's analysis style "
+        "(safety.diversification.TIMEFRAMES)",
+        "no limit",
     ),
-    NotActedOn(
+    ActedOn(
         "$.portfolio_risk.diversification.correlation_limits",
-        "no correlation between agents' positions is measured (issue: safety)",
+        ("tragen_runtime.safety.diversification:correlated_with",
+         "tragen_runtime.safety.activation:ActivationGuard.refusal"),
+        "an agent opens no position while its symbol's returns (last 30 ticks) correlate above "
+        "it with those of an agent of its pool that holds one, fleet-wide (the refusal is its "
+        "last reason, an event and tragen_orders_refused_total{check=\"correlation_limits\"})",
+        "no limit",
     ),
-    NotActedOn(
+    ActedOn(
         "$.portfolio_risk.aggregate_limits.total_portfolio_risk",
-        "no portfolio risk figure is computed or capped (issue: safety)",
+        (_SAFETY_CONFIG, "tragen_runtime.safety.orders:portfolio_risk_refusal",
+         "tragen_runtime.engine:Engine._portfolio_risk_guard"),
+        "an opening order that would take the fleet's open risk (qty x price x stop distance) "
+        "beyond this share of its equity is refused inside its own transaction",
+        "no limit",
     ),
-    NotActedOn(
+    ActedOn(
         "$.portfolio_risk.aggregate_limits.daily_loss_limit",
-        "no daily loss is accounted; only the loss since start trips a breaker (issue: safety)",
+        (_SAFETY_CONFIG, _EVALUATE, _JUDGE),
+        "the loss since the start-of-day snapshot (UTC, persisted) as a share of that day's "
+        "starting equity; at the limit no new positions for the rest of the day",
+        "no limit",
     ),
-    NotActedOn(
+    ActedOn(
         "$.portfolio_risk.aggregate_limits.monthly_loss_limit",
-        "no monthly loss is accounted; only the loss since start trips a breaker (issue: safety)",
+        (_SAFETY_CONFIG, _EVALUATE, _JUDGE),
+        "the same against the start-of-month snapshot, for the rest of the month",
+        "no limit",
     ),
     ActedOn(
         "$.portfolio_risk.emergency_procedures.auto_halt_threshold",
-        (_FROM_CONFIG, _EVALUATE, _FEED, f"{_RISK}.allows_new_positions"),
-        f"halts new positions while the fleet's loss since start reaches it; {_PER_WORKER}",
+        (_SAFETY_CONFIG, _EVALUATE, _VIEW, _REFUSAL, "tragen_runtime.safety.store:"
+         "SafetyStore.resume_all"),
+        "at this loss of capital every strategy order stops until an operator resumes "
+        f"(POST /api/v1/admin/resume-all); {_FLEET}",
         "0.10",
     ),
     ActedOn(
         "$.portfolio_risk.emergency_procedures.position_reduction_threshold",
-        (_FROM_CONFIG, _EVALUATE, f"{_RISK}.take_position_reduction",
-         "tragen_runtime.engine:Engine._reduce_positions"),
-        "at this loss each worker sells correlation_spike.reduction_factor of every position it "
-        f"holds, once per trip, and opens none; {_PER_WORKER}",
+        (_SAFETY_CONFIG, _EVALUATE, _VIEW, _PROCEDURES),
+        "at this loss of capital every position is reduced by correlation_spike's "
+        "reduction_factor once per trip, and no new ones open",
         "0.05",
     ),
     ActedOn(
         "$.portfolio_risk.emergency_procedures.agent_shutdown_threshold",
-        (f"{_RISK}.agent_must_stop", "tragen_runtime.engine:Engine._maybe_trade"),
-        "an agent whose own loss reaches it opens no new positions (it may still close)",
+        (_SAFETY_CONFIG, _PROCEDURES, "tragen_runtime.engine:Engine._shut_down", _REFUSAL),
+        "an agent that lost this share of its starting cash is halted (persisted) and its "
+        "position closed",
         "0.03",
     ),
     # -- circuit_breakers --------------------------------------------------------------------
-    ActedOn(
-        "$.circuit_breakers.portfolio_breakers.total_loss.threshold",
-        (_FROM_CONFIG, _EVALUATE, _FEED),
-        f"halts new positions while the fleet's loss since start reaches it; {_PER_WORKER}",
-        "0.05",
-    ),
-    ActedOn(
-        "$.circuit_breakers.portfolio_breakers.total_loss.cooldown",
-        (_FROM_CONFIG, _EVALUATE),
-        "a trip lasts at least this long after the loss falls back below the threshold",
-        "3600",
-    ),
-    NotActedOn("$.circuit_breakers.portfolio_breakers.total_loss.auto_reset", _RESETS_ITSELF),
-    NotActedOn(
-        "$.circuit_breakers.portfolio_breakers.total_loss.action",
-        "total_loss always halts new positions (halt_new_trades), whatever this says",
-    ),
-    NotActedOn(
-        "$.circuit_breakers.portfolio_breakers.total_loss.reduction_factor",
-        "total_loss halts new positions and reduces none",
-    ),
-    NotActedOn(
-        "$.circuit_breakers.portfolio_breakers.total_loss.duration",
-        "a total_loss trip lasts its cooldown; duration is not read",
-    ),
-    *_not_acted_on(
-        "$.circuit_breakers.portfolio_breakers.correlation_spike",
-        ("threshold", "cooldown", "auto_reset", "action", "duration"),
-        _CORRELATION_UNBUILT,
-    ),
-    ActedOn(
-        "$.circuit_breakers.portfolio_breakers.correlation_spike.reduction_factor",
-        (_FROM_CONFIG, f"{_RISK}.take_position_reduction",
-         "tragen_runtime.engine:Engine._reduce_positions"),
-        "the share of every position a worker sells, once per trip, when the loss reaches "
-        "portfolio_risk.emergency_procedures.position_reduction_threshold (a correlation spike "
-        "is not measured)",
-        "0.5",
-    ),
-    *_not_acted_on("$.circuit_breakers.portfolio_breakers.*", _BREAKER_KEYS,
-                   _OTHER_PORTFOLIO_BREAKER),
-    ActedOn(
-        "$.circuit_breakers.system_breakers.api_failure_rate.threshold",
-        (_FROM_CONFIG, _EVALUATE, "tragen_runtime.lifecycle:Lifecycle.failure_rate"),
-        "trips when the share of 5xx answers of this worker since its last lease round (20 "
-        f"requests at least) reaches it; {_PER_WORKER}",
-        "0.1",
-    ),
-    ActedOn(
-        "$.circuit_breakers.system_breakers.api_failure_rate.action",
-        (_FROM_CONFIG, f"{_RISK}.allows_new_positions", f"{_RISK}.take_position_reduction",
-         f"{_RISK}.agent_share_factor"),
-        "halt_new_trades: no new positions; reduce_positions: none and whole positions sold "
-        "once; scale_down_agents: no change (its factor is 1)",
-        "halt_new_trades",
-    ),
-    ActedOn(
-        "$.circuit_breakers.system_breakers.api_failure_rate.duration",
-        (_FROM_CONFIG, _EVALUATE),
-        "a trip lasts at least this long after the rate falls back below the threshold",
-        "300",
-    ),
-    NotActedOn(
-        "$.circuit_breakers.system_breakers.api_failure_rate.cooldown",
-        "an api_failure_rate trip lasts its duration; cooldown is not read",
-    ),
-    NotActedOn(
-        "$.circuit_breakers.system_breakers.api_failure_rate.reduction_factor",
-        "api_failure_rate acts with a factor of 1: reduce_positions sells whole positions and "
-        "scale_down_agents keeps every agent",
-    ),
-    NotActedOn("$.circuit_breakers.system_breakers.api_failure_rate.auto_reset", _RESETS_ITSELF),
-    ActedOn(
-        "$.circuit_breakers.system_breakers.memory_usage.threshold",
-        (_FROM_CONFIG, _EVALUATE, _FEED),
-        f"trips when the host's memory in use (psutil) reaches this share; {_PER_WORKER}",
-        "0.9",
-    ),
-    ActedOn(
-        "$.circuit_breakers.system_breakers.memory_usage.action",
-        (_FROM_CONFIG, f"{_RISK}.allows_new_positions", f"{_RISK}.take_position_reduction",
-         f"{_RISK}.agent_share_factor"),
-        "scale_down_agents: each worker runs reduction_factor of its fair share of agents; "
-        "halt_new_trades: no new positions; reduce_positions: none and reduction_factor sold",
-        "scale_down_agents",
-    ),
-    ActedOn(
-        "$.circuit_breakers.system_breakers.memory_usage.reduction_factor",
-        (_FROM_CONFIG, f"{_RISK}.agent_share_factor",
-         "tragen_runtime.storage.leases:LeaseManager.run_round"),
-        "the share of its fair number of agents a worker keeps while tripped (with "
-        "reduce_positions, the share of every position sold once)",
-        "0.8",
-    ),
-    *_not_acted_on(
-        "$.circuit_breakers.system_breakers.memory_usage", ("cooldown", "duration"),
-        "memory_usage resets as soon as memory falls below its threshold; it takes no cooldown "
-        "or duration",
-    ),
-    NotActedOn("$.circuit_breakers.system_breakers.memory_usage.auto_reset", _RESETS_ITSELF),
-    *_not_acted_on("$.circuit_breakers.system_breakers.*", _BREAKER_KEYS, _OTHER_SYSTEM_BREAKER),
+    *_breaker_entries("portfolio_breakers", "total_loss"),
+    *_breaker_entries("portfolio_breakers", "correlation_spike"),
+    *_breaker_entries("system_breakers", "api_failure_rate"),
+    *_breaker_entries("system_breakers", "memory_usage"),
     # -- auto_scaling ------------------------------------------------------------------------
     *_not_acted_on(
         "$.auto_scaling.cpu_scaling",

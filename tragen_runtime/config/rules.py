@@ -11,6 +11,7 @@ from typing import Any
 
 from tragen_runtime.agents import build_agents
 from tragen_runtime.safety import diversification
+from tragen_runtime.safety.config import DEFAULT_ACTIONS
 
 from .problem import Problem, json_path
 
@@ -333,6 +334,23 @@ def safety_checks_configured(document: Mapping[str, Any]) -> Iterator[Problem]:
             )
 
 
+def reduction_factor_reduces(document: Mapping[str, Any]) -> Iterator[Problem]:
+    """A breaker whose action halts new trades has nothing to reduce: a reduction_factor
+    there would be a key nothing acts on, so the gate refuses it."""
+    breakers = _mapping(document, "circuit_breakers")
+    for group in ("portfolio_breakers", "system_breakers"):
+        for name, breaker in _mapping(breakers, group).items():
+            if not isinstance(breaker, Mapping) or "reduction_factor" not in breaker:
+                continue
+            action = breaker.get("action", DEFAULT_ACTIONS.get(str(name)))
+            if action == "halt_new_trades":
+                yield Problem(
+                    json_path(("circuit_breakers", group, name, "reduction_factor")),
+                    "expected no reduction_factor while action is halt_new_trades (it reduces "
+                    "nothing): remove it, or set action to reduce_positions or "
+                    "scale_down_agents")
+
+
 RULES: Sequence[Rule] = (
     min_at_most_max,
     pool_within_max_connections,
@@ -345,4 +363,5 @@ RULES: Sequence[Rule] = (
     lease_renewed_in_time,
     diversification_within_limits,
     safety_checks_configured,
+    reduction_factor_reduces,
 )

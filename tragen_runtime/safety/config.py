@@ -19,6 +19,11 @@ Period = Literal["day", "month"]
 # Figures measured against a reference P&L that an operator's reset moves to "now".
 LOSS_FIGURES: frozenset[str] = frozenset({"total_loss"})
 PORTFOLIO_BREAKERS = ("total_loss", "correlation_spike")
+# What a breaker does when its `action` is not given.
+DEFAULT_ACTIONS: dict[str, Action] = {"total_loss": "halt_new_trades",
+                                      "correlation_spike": "reduce_positions",
+                                      "api_failure_rate": "halt_new_trades",
+                                      "memory_usage": "scale_down_agents"}
 SYSTEM_BREAKERS = ("api_failure_rate", "memory_usage")
 
 
@@ -66,13 +71,15 @@ class SafetyConfig:
         rules = [
             _breaker("total_loss", "total_loss", portfolio.get("total_loss") or {},
                      "$.circuit_breakers.portfolio_breakers.total_loss",
-                     threshold=0.05, action="halt_new_trades", hold=3600.0),
+                     threshold=0.05, action=DEFAULT_ACTIONS["total_loss"], hold=3600.0),
             _breaker("api_failure_rate", "api_failure_rate", system.get("api_failure_rate") or {},
                      "$.circuit_breakers.system_breakers.api_failure_rate",
-                     threshold=0.1, action="halt_new_trades", hold=300.0),
+                     threshold=0.1, action=DEFAULT_ACTIONS["api_failure_rate"],
+                     hold=300.0),
             _breaker("memory_usage", "memory_usage", system.get("memory_usage") or {},
                      "$.circuit_breakers.system_breakers.memory_usage",
-                     threshold=0.9, action="scale_down_agents", hold=60.0, factor=0.8),
+                     threshold=0.9, action=DEFAULT_ACTIONS["memory_usage"], hold=60.0,
+                     factor=0.8),
             BreakerRule("auto_halt", "total_loss",
                         float(emergency.get("auto_halt_threshold", 0.10)), "halt_all", 0.0,
                         auto_reset=False,
@@ -87,7 +94,8 @@ class SafetyConfig:
         if spike:  # built when configured: it needs the configuration to say what to do
             rules.insert(1, _breaker("correlation_spike", "correlation", spike,
                                      "$.circuit_breakers.portfolio_breakers.correlation_spike",
-                                     threshold=0.9, action="reduce_positions", hold=300.0,
+                                     threshold=0.9, action=DEFAULT_ACTIONS["correlation_spike"],
+                                     hold=300.0,
                                      factor=0.5))
         daily, monthly = limits.get("daily_loss_limit"), limits.get("monthly_loss_limit")
         if daily is not None:
