@@ -24,7 +24,7 @@ import threading
 from typing import Any
 
 from tragen_runtime.configsource import ConfigError
-from tragen_runtime.settings import Settings, load_settings
+from tragen_runtime.settings import Settings, load_settings, serving_problems
 from tragen_runtime.workers import worker_plan
 
 
@@ -55,6 +55,9 @@ def _settings_or_exit() -> Settings:
 
     try:
         settings = load_settings()
+        problems = serving_problems(settings)
+        if problems:
+            raise ConfigError("; ".join(problems))
         m = settings.market
         build_agents(settings.config, price_source(m.source, m.seed, m.symbols, m.csv_dir).symbols)
         return settings

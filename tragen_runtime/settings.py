@@ -295,5 +295,17 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
     )
 
 
+def serving_problems(settings: Settings) -> list[str]:
+    """What keeps these settings from serving (gunicorn refuses to start): with
+    `agents.additional_safety_checks`, the admin token operators need to reset a breaker or
+    halt the fleet."""
+    checks = bool((settings.config.get("agents") or {}).get("additional_safety_checks", False))
+    if checks and not settings.admin_token:
+        return ["agents.additional_safety_checks is true but TRAGEN_ADMIN_TOKEN is not set: no "
+                "operator could reset a breaker or halt the fleet; set it (the deploy writes "
+                "tragen_admin_token into the service's environment file)"]
+    return []
+
+
 def load_settings(path: str | None = None) -> Settings:
     return settings_from_config(load_config(path))

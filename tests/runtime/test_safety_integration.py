@@ -244,3 +244,17 @@ def test_total_loss_trips_on_every_worker_and_only_an_operator_clears_it(
     text = a.get("/metrics")[1]
     assert 'tragen_breaker_tripped{breaker="total_loss"} 0.0' in text
     assert f'tragen_breaker_threshold{{breaker="total_loss"}} {LOSS_LIMIT}' in text
+
+
+def test_additional_safety_checks_refuse_to_serve_without_an_admin_token(
+        tmp_path: Path, postgres: Postgres) -> None:
+    from tests.safety.test_judge import GUIDE  # every breaker and limit: the gate passes
+
+    config = {**_config(postgres, "unused", {}, {"aggressive": 2}), **GUIDE,
+              "agents": {"additional_safety_checks": True}}
+    path = write_config(tmp_path / "config.yaml", config)
+    app = Gunicorn(runtime_env(path, f"127.0.9.45:{free_port('127.0.9.45')}"), tmp_path)
+    assert app.proc.wait(60) == 3
+    assert app.stop() == 3
+    assert "refusing to start: agents.additional_safety_checks is true but TRAGEN_ADMIN_TOKEN " \
+        "is not set" in app.log()

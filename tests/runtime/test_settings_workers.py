@@ -77,3 +77,13 @@ def test_pool_sizes_share_the_server_budget_between_its_workers() -> None:
                      "max_connections": 200, "connection_pool": True}}, env={})
     assert pool_sizes(enterprise.database, workers=8) == (1, 2)
     assert 8 * pool_sizes(enterprise.database, workers=8)[1] <= 20  # the role's per-server pool
+
+
+def test_additional_safety_checks_need_an_admin_token_to_serve() -> None:
+    from tragen_runtime.settings import serving_problems
+
+    config: dict[str, Any] = {"agents": {"additional_safety_checks": True}}
+    (problem,) = serving_problems(settings_from_config(config, env={}))
+    assert "agents.additional_safety_checks is true but TRAGEN_ADMIN_TOKEN is not set" in problem
+    assert serving_problems(settings_from_config(config, env={"TRAGEN_ADMIN_TOKEN": "t"})) == []
+    assert serving_problems(settings_from_config({}, env={})) == []

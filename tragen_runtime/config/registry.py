@@ -404,7 +404,7 @@ REGISTRY: tuple[Entry, ...] = (
     ActedOn(
         "$.agents.additional_safety_checks",
         ("tragen_runtime.config.rules:safety_checks_configured",
-         "tragen_runtime.settings:settings_from_config",
+         "tragen_runtime.settings:serving_problems",
          _SAFETY_CONFIG, _REFUSAL),
         "true: the gate requires every breaker and limit configured, the runtime refuses to "
         "start without an admin token, and every opening order is checked against the sizing "
