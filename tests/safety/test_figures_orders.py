@@ -77,8 +77,9 @@ def _view(**tripped: float) -> SafetyView:
 
 
 def _order(**changes: object) -> Order:
-    base = {"opening": True, "notional": 1000.0, "risk": 20.0, "agent_equity": 100_000.0,
-            "agent_loss": 0.0, "risk_tolerance": 4}
+    base: dict[str, object] = {"opening": True, "notional": 1000.0, "risk": 20.0,
+                               "agent_equity": 100_000.0, "agent_loss": 0.0,
+                               "risk_tolerance": 4}
     base.update(changes)
     return Order(**base)  # type: ignore[arg-type]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tragen_runtime.safety.config import BreakerRule, SafetyConfig
 from tragen_runtime.safety.judge import BreakerState, ResetRefused, judge, operator_reset
 
-GUIDE = {
+GUIDE: dict[str, Any] = {
     "circuit_breakers": {
         "portfolio_breakers": {
             "total_loss": {"threshold": 0.05, "cooldown": 3600, "auto_reset": False},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z, the scenario's first tick
 START = 10_000  # the scenario's start tick
 EXPOSURE = 60_000.0  # each agent holds this much of its symbol at the start
 SYMBOLS = DEFAULT_SYMBOLS  # one agent per symbol: six agents, 600,000 of capital
-CONFIG = {**GUIDE, "circuit_breakers": {
+CONFIG: dict[str, Any] = {**GUIDE, "circuit_breakers": {
     **GUIDE["circuit_breakers"],
     "portfolio_breakers": {
         "total_loss": {"threshold": 0.05, "cooldown": 120, "auto_reset": False},
@@ -121,7 +122,7 @@ def test_rise_crash_recovery_trips_the_loss_breakers_and_the_procedures(
 def test_the_position_reduction_is_one_trip_for_all_of_it(db: SqliteDatabase) -> None:
     market = Simulator(7, SYMBOLS, "crash", START)
     _hold(db, market)
-    no_spike = {**CONFIG, "circuit_breakers": {**CONFIG["circuit_breakers"],
+    no_spike: dict[str, Any] = {**CONFIG, "circuit_breakers": {**CONFIG["circuit_breakers"],
                                                "portfolio_breakers": {}}}
     store = SafetyStore(db, SafetyConfig.from_config(no_spike), live_seconds=15.0)
     trips = set()
@@ -187,7 +188,9 @@ def test_a_failing_feed_trips_api_failure_rate_for_its_duration(db: SqliteDataba
         outcome.view.blocking
     feed.set_plan(FaultPlan())
     n = 11
-    while T0 + ROUND * n < outcome.states["api_failure_rate"].tripped_at + duration:
+    tripped_at = outcome.states["api_failure_rate"].tripped_at
+    assert tripped_at is not None
+    while T0 + ROUND * n < tripped_at + duration:
         assert fetch_round(n).states["api_failure_rate"].tripped  # held for its duration
         n += 1
     assert not fetch_round(n).states["api_failure_rate"].tripped  # then clears by itself

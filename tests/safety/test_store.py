@@ -4,6 +4,7 @@ evaluation per round for the fleet, operator commands, and nothing kept in a pro
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tragen_runtime.broker import INITIAL_CASH
 from tragen_runtime.safety.config import SafetyConfig
 from tragen_runtime.safety.figures import CORRELATION_WINDOW
 from tragen_runtime.safety.judge import ResetRefused
-from tragen_runtime.safety.store import SafetyStore, WorkerReport
+from tragen_runtime.safety.store import RoundOutcome, SafetyStore, WorkerReport
 from tragen_runtime.storage import repository as repo
 from tragen_runtime.storage.db import SqliteDatabase
 from tragen_runtime.storage.migrations import migrate
@@ -20,7 +21,7 @@ from tragen_runtime.storage.migrations import migrate
 from .test_judge import GUIDE
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-CONFIG = {**GUIDE, "circuit_breakers": {
+CONFIG: dict[str, Any] = {**GUIDE, "circuit_breakers": {
     **GUIDE["circuit_breakers"],
     "portfolio_breakers": {"total_loss": {"threshold": 0.05, "cooldown": 60,
                                           "auto_reset": False}}}}
@@ -43,7 +44,7 @@ def db(tmp_path: Path) -> SqliteDatabase:
     return database
 
 
-def _store(db: SqliteDatabase, config: dict[str, object] = CONFIG) -> SafetyStore:
+def _store(db: SqliteDatabase, config: dict[str, Any] = CONFIG) -> SafetyStore:
     return SafetyStore(db, SafetyConfig.from_config(config), live_seconds=15.0)
 
 
@@ -58,7 +59,7 @@ def _hold(db: SqliteDatabase, qty: float, price: float = 100.0, stop: float = 0.
 
 
 def _round(store: SafetyStore, now: float, price: float, worker: str = "h@s0/w0",
-           report: WorkerReport | None = None):  # type: ignore[no-untyped-def]
+           report: WorkerReport | None = None) -> RoundOutcome:
     return store.round(now, worker, report or WorkerReport(), {"X": price}, min_interval=4.0)
 
 
