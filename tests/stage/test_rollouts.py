@@ -366,3 +366,115 @@ def test_site_yml_takes_a_changed_configuration_in_batches(
     assert len(after) == 1 and after.isdisjoint(before.values()), (before, after)
     assert re.fullmatch(r"r[0-9a-f]{10}-[0-9a-f]{8}", after.pop())
     assert_no_failed_request(tally)
+
+
+# --- safety on the live stage ----------------------------------------------------------------
+
+def admin(sandbox: Sandbox, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """An admin call through the balancer, over TLS (its plain listener refuses them)."""
+    import ssl
+
+    token = (REPO / ".sandbox" / sandbox.name / "secrets" / "tragen_admin_token").read_text()
+    request = urllib.request.Request(
+        f"https://{address(sandbox, 'lb1')}{path}", data=json.dumps(body).encode(),
+        method="POST", headers={"Content-Type": "application/json",
+                                "Authorization": f"Bearer {token.strip()}",
+                                "X-Tragen-Operator": "stage-test"})
+    context = ssl._create_unverified_context()  # the sandbox's self-signed certificate
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def risk(sandbox: Sandbox) -> dict[str, Any]:
+    return get_json(f"{lb_url(sandbox)}/api/v1/risk")
+
+
+def total_loss(sandbox: Sandbox) -> dict[str, Any]:
+    return next(b for b in risk(sandbox)["breakers"] if b["name"] == "total_loss")
+
+
+def worker_views(sandbox: Sandbox, host: str, tries: int = 16) -> dict[str, dict[str, Any]]:
+    """The safety view of each worker of `host` that answered (the kernel picks the worker)."""
+    views: dict[str, dict[str, Any]] = {}
+    for _ in range(tries):
+        body = get_json(f"http://{address(sandbox, host)}:{APP_PORT}/readyz")
+        views[body["worker"]] = body["checks"]["safety"]
+    return views
+
+
+def blocked_everywhere(sandbox: Sandbox, breaker: str) -> bool:
+    return all(breaker in view["blocking"]
+               for host in app_servers(sandbox)
+               for view in worker_views(sandbox, host).values())
+
+
+def test_total_loss_trips_on_every_server_holds_through_a_rollout_until_reset(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A configuration deploy puts the market in the crash scenario; the positions the fleet
+    holds (frozen by a halt-all, so the crash meets them all) take the fleet's loss past a
+    total_loss threshold set between the loss before and the loss the crash must cause."""
+    url = f"{lb_url(medium)}/api/v1/admin/halt-all"
+    refused = urllib.request.Request(url, data=b"{}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as plain:
+        urllib.request.urlopen(refused, timeout=5)  # noqa: S310
+    assert plain.value.code == 403  # admin calls never cross the plain listener
+    deadline = time.monotonic() + 120
+    while risk(medium)["exposure_at_cost"] < 0.01 * risk(medium)["capital"]:
+        assert time.monotonic() < deadline, f"the fleet holds almost nothing: {risk(medium)}"
+        time.sleep(2)
+    status, body = admin(medium, "/api/v1/admin/halt-all", {"reason": "crash drill"})
+    assert status == 200, body
+    time.sleep(12)  # two rounds: no worker trades any more, the positions stay as they are
+    state = risk(medium)
+    capital, exposure = state["capital"], state["exposure_at_cost"]
+    loss_before = -state["pnl"] / capital
+    crash_loss = 0.30 * exposure / capital  # the crash takes 30 % off every price
+    threshold = round(max(0.0005, loss_before + crash_loss / 2), 6)
+    config = tragen_config(medium)
+    starts_at = int(time.time()) + 240  # after the deploy: every server prices the same
+    config.setdefault("runtime", {})["market"] = {"scenario": "crash",
+                                                  "scenario_starts_at": starts_at}
+    config["circuit_breakers"]["portfolio_breakers"]["total_loss"].update(
+        {"threshold": threshold, "cooldown": 30, "auto_reset": False})
+    with load(medium, "config deploy: crash scenario, total_loss trips", capsys) as tally:
+        result = medium.playbook("playbooks/deploy_config.yml", "-e",
+                                 config_file(tmp_path, config))
+        assert result.returncode == 0, output(result)[-6000:]
+        assert time.time() < starts_at, "the deploy outlasted the scenario's start"
+        assert not total_loss(medium)["tripped"]
+        tripped = None
+        while tripped is None:
+            assert time.time() < starts_at + 60, f"total_loss never tripped: {risk(medium)}"
+            found = total_loss(medium)
+            tripped = found if found["tripped"] else None
+            time.sleep(0.5)
+        # every worker of all four app servers within two rounds (5 s each)
+        time.sleep(max(0.0, tripped["tripped_at"] + 10 - time.time()))
+        assert blocked_everywhere(medium, "total_loss")
+    assert_no_failed_request(tally)
+    assert starts_at <= tripped["tripped_at"] and tripped["value"] > threshold
+    with load(medium, "rolling update while total_loss is tripped", capsys) as tally:
+        result = medium.playbook("playbooks/rolling_update.yml", "-e",
+                                 "tragen_app_release_id=v5")
+    assert result.returncode == 0, output(result)[-6000:]
+    assert_no_failed_request(tally)
+    assert total_loss(medium)["tripped"] and blocked_everywhere(medium, "total_loss")
+    with load(medium, "admin reset of total_loss, resume-all", capsys) as tally:
+        deadline = time.monotonic() + 60
+        while (reset := admin(medium, "/api/v1/circuit-breakers/total_loss/reset", {}))[0] \
+                == 409:  # the cooldown is 30 s from the trip
+            assert time.monotonic() < deadline, reset
+            time.sleep(2)
+        assert reset[0] == 200 and reset[1]["tripped"] is False, reset
+        assert admin(medium, "/api/v1/admin/resume-all", {})[0] == 200
+        time.sleep(12)
+        assert not any(b["tripped"] for b in risk(medium)["breakers"]
+                       if b["name"] == "total_loss")
+        assert all("total_loss" not in view["blocking"] and not view["halted"]
+                   for host in app_servers(medium)
+                   for view in worker_views(medium, host).values())
+    assert_no_failed_request(tally)

@@ -301,6 +301,8 @@ class SafetyStore:
                                   (RECENT_EVENTS,))
             snapshots = tx.execute("SELECT period, period_key, pnl FROM equity_snapshots "
                                    "ORDER BY taken_at DESC LIMIT 2")
+            exposure = float(tx.execute("SELECT COALESCE(SUM(qty * avg_price), 0) "
+                                        "FROM positions")[0][0])
         breakers = []
         for rule in self.config.rules:
             s = states.get(rule.name) or BreakerState(rule.name)
@@ -323,6 +325,7 @@ class SafetyStore:
                 "at": fleet["halted_at"]},
             "capital": round(capital, 2), "equity": round(equity, 2),
             "pnl": round(equity - capital, 2), "open_risk": round(float(fleet["open_risk"]), 2),
+            "exposure_at_cost": round(exposure, 2),
             "open_risk_fraction": round(float(fleet["open_risk"]) / equity, 6) if equity else 0,
             "total_portfolio_risk": self.config.total_portfolio_risk,
             "correlation": fleet["correlation"],
