@@ -185,7 +185,8 @@ class SafetyStore:
         periods = fig.periods(now)
         day_pnl = _snapshot_pnl(tx, "day", periods.day, pnl, capital, now)
         month_pnl = _snapshot_pnl(tx, "month", periods.month, pnl, capital, now)
-        correlation = _sample_correlation(tx, equities, now)
+        correlation = (_sample_correlation(tx, equities, now)
+                       if any(r.figure == "correlation" for r in self.config.rules) else None)
         shared = {"daily_loss": fig.period_loss(day_pnl, pnl, capital),
                   "monthly_loss": fig.period_loss(month_pnl, pnl, capital),
                   "correlation": correlation or 0.0,
