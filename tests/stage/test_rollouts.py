@@ -435,7 +435,7 @@ def test_total_loss_trips_on_every_server_holds_through_a_rollout_until_reset(
     crash_loss = 0.30 * exposure / capital  # the crash takes 30 % off every price
     threshold = round(max(0.0005, loss_before + crash_loss / 2), 6)
     config = tragen_config(medium)
-    starts_at = int(time.time()) + 240  # after the deploy: every server prices the same
+    starts_at = int(time.time()) + 200  # after the deploy: every server prices the same
     config.setdefault("runtime", {})["market"] = {"scenario": "crash",
                                                   "scenario_starts_at": starts_at}
     config["circuit_breakers"]["portfolio_breakers"]["total_loss"].update(
