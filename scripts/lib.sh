@@ -11,9 +11,10 @@ export PY_COLORS="$ANSIBLE_FORCE_COLOR"
 
 # Debian packages the controller needs: podman with runc for the sandbox hosts, debootstrap for
 # their image, apt-cacher-ng as their package cache, and the servers the runtime's integration
-# tests start on loopback addresses.
+# tests start on loopback addresses, and promtool and amtool (from prometheus and
+# prometheus-alertmanager) for the tests of the generated rules and routes.
 TRAGEN_APT_PACKAGES=(podman runc debootstrap uidmap iproute2 git python3-venv curl
-  apt-cacher-ng postgresql redis-server nginx-light)
+  apt-cacher-ng postgresql redis-server nginx-light prometheus prometheus-alertmanager)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -35,7 +36,7 @@ tragen_apt_packages() {
   # system services, so keep the stock ones from starting on this machine.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq "${missing[@]}" >/dev/null
   local svc
-  for svc in postgresql redis-server nginx apt-cacher-ng; do
+  for svc in postgresql redis-server nginx apt-cacher-ng prometheus prometheus-alertmanager; do
     if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
       systemctl disable --now "$svc" >/dev/null 2>&1 || true
     fi

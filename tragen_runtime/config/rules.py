@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tragen_runtime.agents import build_agents
+from tragen_runtime.monitoring import catalog
 from tragen_runtime.safety import diversification
 from tragen_runtime.safety.config import DEFAULT_ACTIONS
 
@@ -351,6 +352,25 @@ def reduction_factor_reduces(document: Mapping[str, Any]) -> Iterator[Problem]:
                     "scale_down_agents")
 
 
+def listed_metrics_exported(document: Mapping[str, Any]) -> Iterator[Problem]:
+    """Every metric `metrics_collection` lists is a series something exports: Prometheus
+    would record nothing for any other name, and the operator would not know."""
+    collection = _mapping(document, "monitoring", "metrics_collection")
+    for key, kind in (("agent_metrics", "agent"), ("system_metrics", "system")):
+        names = collection.get(key)
+        if not isinstance(names, list):
+            continue
+        known = catalog.AGENT_METRICS if kind == "agent" else catalog.SYSTEM_METRICS
+        what = "an agent" if kind == "agent" else "a system"
+        for index, name in enumerate(names):
+            if isinstance(name, str) and name not in known:
+                yield Problem(
+                    json_path(("monitoring", "metrics_collection", key, index)),
+                    f"expected {what} metric that the runtime or an exporter provides "
+                    f"({', '.join(sorted(known))}), found {name!r}",
+                )
+
+
 RULES: Sequence[Rule] = (
     min_at_most_max,
     pool_within_max_connections,
@@ -364,4 +384,5 @@ RULES: Sequence[Rule] = (
     diversification_within_limits,
     safety_checks_configured,
     reduction_factor_reduces,
+    listed_metrics_exported,
 )
