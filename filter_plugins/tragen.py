@@ -10,6 +10,7 @@
     {{ {'groups': groups, 'hostvars': hostvars} | tragen_check_inventory(tragen_config) }}
     {{ tragen_config | tragen_config_notice_summary(inventory_dir) }}  -> ['N keys ... ']
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
+    {{ tragen_config | tragen_monitoring_files(inventory) }}  -> rules, prometheus.yml, ...
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
 """
@@ -38,6 +39,7 @@ from tragen_runtime.config import (
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
 from tragen_runtime.config.notices import gate_summary
+from tragen_runtime.monitoring import files as monitoring
 
 
 def plain(value: Any) -> Any:
@@ -102,9 +104,12 @@ def stage_requirements(doc: Any, stage: str) -> list[str]:
     return _lines(check_stage_requirements(plain(doc), str(stage)))
 
 
-def config_notice_summary(doc: Any, inventory: str) -> list[str]:
-    """The gate's short form of the notes: keys not acted on counted per section."""
-    return gate_summary(notices(plain(doc)), str(plain(inventory)))
+def config_notice_summary(doc: Any, inventory: str,
+                          groups: Mapping[str, Any] | None = None) -> list[str]:
+    """The gate's short form of the notes: keys not acted on counted per section; with the
+    inventory's ``groups``, those only an empty group's hosts act on too."""
+    return gate_summary(notices(plain(doc), plain(groups) if groups is not None else None),
+                        str(plain(inventory)))
 
 
 def check_inventory_filter(inventory: Mapping[str, Any], doc: Any) -> list[str]:
@@ -136,6 +141,20 @@ def release_id(source_digest: str, documents: Any) -> str:
         raise AnsibleFilterError(f"tragen_release_id: {error}") from error
 
 
+def monitoring_files(doc: Any, inventory: Mapping[str, Any]) -> dict[str, Any]:
+    """``inventory``: groups, addresses, ports, stage, auth and notifier, as
+    ``tragen_runtime.monitoring.files.monitoring_files`` takes them."""
+    args = plain(inventory)
+    try:
+        return monitoring.monitoring_files(plain(doc) or {}, **args)
+    except (KeyError, TypeError, ValueError) as error:
+        raise AnsibleFilterError(f"tragen_monitoring_files: {error!r}") from error
+
+
+def missing_channels(doc: Any, endpoints: Mapping[str, Any]) -> list[str]:
+    return monitoring.missing_channels(plain(doc) or {}, plain(endpoints) or {})
+
+
 class FilterModule:
     """Ansible's entry point."""
 
@@ -151,4 +170,6 @@ class FilterModule:
             "tragen_check_inventory": check_inventory_filter,
             "tragen_config_notice_summary": config_notice_summary,
             "tragen_release_id": release_id,
+            "tragen_monitoring_files": monitoring_files,
+            "tragen_monitoring_missing_channels": missing_channels,
         }

@@ -34,6 +34,8 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_check_inventory",
         "tragen_config_notice_summary",
         "tragen_gunicorn_workers",
+        "tragen_monitoring_files",
+        "tragen_monitoring_missing_channels",
         "tragen_postgresql_memory",
         "tragen_release_id",
         "tragen_size_to_bytes",
