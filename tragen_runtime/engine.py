@@ -391,6 +391,7 @@ class Engine:
             done = True
         if done:
             agent.halted = True
+            metrics.observe_safety([event])
             log.warning("safety: agent %s shut down (%s)", agent_id, reason)
 
     @staticmethod

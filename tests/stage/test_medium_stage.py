@@ -17,8 +17,10 @@ from tools.loadgen import LoadGenerator
 pytestmark = pytest.mark.sandbox
 
 DATABASE = "tragen_prod"
-# Ports of the stage's services; none may listen on a wildcard or on 127.0.0.1.
-SERVICE_PORTS = {80, 443, 5432, 6379, 8000, 26379}
+# Ports of the stage's services (monitoring and exporters included); none may listen on a
+# wildcard or on 127.0.0.1.
+SERVICE_PORTS = {80, 443, 5432, 6379, 8000, 8081, 26379,
+                 9090, 9093, 9094, 9095, 9096, 9100, 9113, 9121, 9187}
 
 
 def listeners() -> list[tuple[str, int]]:

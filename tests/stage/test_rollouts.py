@@ -29,6 +29,8 @@ import pytest
 import yaml
 
 from tests.sandbox.sandbox import REPO, Sandbox, run
+from tests.stage.monitoring import CHANNELS, clear, firing, received
+from tests.stage.stage import wait_for
 from tools.loadgen import LoadGenerator, Tally
 
 pytestmark = pytest.mark.sandbox
@@ -426,6 +428,7 @@ def test_total_loss_trips_on_every_server_holds_through_a_rollout_until_reset(
     while risk(medium)["exposure_at_cost"] < 0.01 * risk(medium)["capital"]:
         assert time.monotonic() < deadline, f"the fleet holds almost nothing: {risk(medium)}"
         time.sleep(2)
+    clear(medium)
     status, body = admin(medium, "/api/v1/admin/halt-all", {"reason": "crash drill"})
     assert status == 200, body
     time.sleep(12)  # two rounds: no worker trades any more, the positions stay as they are
@@ -455,6 +458,10 @@ def test_total_loss_trips_on_every_server_holds_through_a_rollout_until_reset(
         # every worker of all four app servers within two rounds (5 s each)
         time.sleep(max(0.0, tripped["tripped_at"] + 10 - time.time()))
         assert blocked_everywhere(medium, "total_loss")
+        # an emergency: every channel, the phone included
+        paged = wait_for(lambda: all(firing(received(medium, c), "BreakerTripped")
+                                     for c in CHANNELS), timeout=60, interval=1)
+        assert paged, {c: [n["title"] for n in received(medium, c)] for c in CHANNELS}
     assert_no_failed_request(tally)
     assert starts_at <= tripped["tripped_at"] and tripped["value"] > threshold
     with load(medium, "rolling update while total_loss is tripped", capsys) as tally:

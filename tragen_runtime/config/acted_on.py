@@ -62,10 +62,15 @@ def is_key(path: KeyPath, matches: Sequence[Match]) -> bool:
     return len(matches) == 1 and matches[0].path == path
 
 
-def ignored_reason(entry: Entry, parent: Mapping[str, Any]) -> str | None:
-    """Why nothing acts on this key in its mapping ``parent``; None when something does."""
+def ignored_reason(entry: Entry, parent: Mapping[str, Any],
+                   empty_groups: frozenset[str] = frozenset()) -> str | None:
+    """Why nothing acts on this key in its mapping ``parent``, with no host in the inventory
+    groups ``empty_groups``; None when something does."""
     if isinstance(entry, NotActedOn):
         return entry.reason
+    if entry.needs_group is not None and entry.needs_group in empty_groups:
+        return (f"the inventory has no {entry.needs_group} host, so nothing in this stage "
+                f"acts on it ({entry.needs_group} hosts do)")
     condition = entry.ignored_when
     if condition is not None and _holds(condition, parent):
         return f"while {condition.sibling} is {describe_values(condition)}: {condition.reason}"
@@ -91,16 +96,18 @@ def _holds(condition: IgnoredWhen, parent: Mapping[str, Any]) -> bool:
     return any(type(value) is type(want) and value == want for want in condition.values)
 
 
-def not_acted_on(doc: object) -> list[Problem]:
+def not_acted_on(doc: object, empty_groups: frozenset[str] = frozenset()) -> list[Problem]:
     """One note per key of ``doc`` that nothing acts on in this release, at its path (the
-    items of a list count as one key, ``[*]``), in document order."""
+    items of a list count as one key, ``[*]``), in document order. ``empty_groups``: the
+    inventory groups that have no host (unknown without an inventory: none)."""
     notes: dict[str, str] = {}
     if isinstance(doc, Mapping):
-        _walk(doc, (), notes)
+        _walk(doc, (), notes, empty_groups)
     return [Problem(location, f"{NOT_ACTED_ON}: {reason}") for location, reason in notes.items()]
 
 
-def _walk(node: Mapping[str, Any] | list[Any], path: KeyPath, notes: dict[str, str]) -> None:
+def _walk(node: Mapping[str, Any] | list[Any], path: KeyPath, notes: dict[str, str],
+          empty_groups: frozenset[str]) -> None:
     items = node.items() if isinstance(node, Mapping) else enumerate(node)
     for key, value in items:
         child = (*path, key)
@@ -109,9 +116,9 @@ def _walk(node: Mapping[str, Any] | list[Any], path: KeyPath, notes: dict[str, s
             continue  # not a key of the schemas: validation reports it
         if is_key(child, matches):
             parent = node if isinstance(node, Mapping) else {}
-            reason = ignored_reason(matches[0].entry, parent)
+            reason = ignored_reason(matches[0].entry, parent, empty_groups)
             if reason is not None:
                 notes.setdefault(render(generalised(child)), reason)
         elif isinstance(value, Mapping | list):
-            _walk(value, child, notes)
+            _walk(value, child, notes, empty_groups)
 

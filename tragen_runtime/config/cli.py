@@ -143,8 +143,9 @@ def _validate(args: argparse.Namespace) -> int:
     return status
 
 
-def _notes(source: object, doc: object) -> None:
-    for note in notices(doc):
+def _notes(source: object, doc: object,
+           groups: Mapping[str, list[str]] | None = None) -> None:
+    for note in notices(doc, groups):
         print(f"{source}: {note.location}: note: {note.message}")
 
 
@@ -170,7 +171,7 @@ def _check(args: argparse.Namespace) -> int:
         return INVALID
     hosts = len(inventory.groups.get("all", []))
     print(f"{args.inventory}: ready to deploy (stage {inventory.stage}, {hosts} hosts)")
-    _notes(args.inventory, config)
+    _notes(args.inventory, config, inventory.groups)
     return OK
 
 

@@ -81,6 +81,9 @@ def _key_lines(match: Match) -> tuple[str, ...]:
             f"  {NOT_ACTED_ON} while {condition.sibling} is {describe_values(condition)}: "
             f"{condition.reason}"
         )
+    if entry.needs_group is not None:
+        lines.append(f"  {NOT_ACTED_ON} on a stage whose inventory has no {entry.needs_group} "
+                     "host")
     return tuple(lines)
 
 

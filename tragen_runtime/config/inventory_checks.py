@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..monitoring.files import missing_channels
 from .problem import Problem
 from .stages import STAGES, unknown_stage
 
@@ -23,11 +24,14 @@ SECRET_VARS = (
     "tragen_admin_token",
     "tragen_db_password",
     "tragen_db_replication_password",
+    "tragen_monitoring_password",
     "tragen_redis_password",
     "tragen_redis_sentinel_password",
 )
+CHANNELS_VAR = "tragen_monitoring_channels"
+SANDBOX_VAR = "tragen_sandbox"
 # The host variables these checks read (a caller holding lazy hostvars fetches only these).
-HOST_VARS = (ADDRESS_VAR, STAGE_VAR, SENTINEL_VAR, *SECRET_VARS)
+HOST_VARS = (ADDRESS_VAR, STAGE_VAR, SENTINEL_VAR, CHANNELS_VAR, SANDBOX_VAR, *SECRET_VARS)
 
 
 def check_inventory(inventory: Mapping[str, Any], doc: Mapping[str, Any]) -> list[Problem]:
@@ -41,6 +45,7 @@ def check_inventory(inventory: Mapping[str, Any], doc: Mapping[str, Any]) -> lis
     problems += _address_problems(host_vars)
     problems += _collapse(_secret_findings(groups, host_vars, doc))
     problems += _collapse(_sentinel_findings(host_vars))
+    problems += _collapse(_channel_findings(groups, host_vars, doc))
     return problems
 
 
@@ -197,6 +202,8 @@ def _needed_secrets(
         needed["tragen_db_password"] = ("app_servers", "db_primary", "db_replicas")
     if db_type == "postgresql_cluster" or groups.get("db_replicas"):
         needed["tragen_db_replication_password"] = ("db_primary", "db_replicas")
+    if groups.get("monitoring"):
+        needed["tragen_monitoring_password"] = ("monitoring",)
     if uses_redis:
         needed["tragen_redis_password"] = ("app_servers", "cache")
     if uses_redis and _uses_sentinel(runtime, host_vars):
@@ -225,6 +232,26 @@ def _sentinel_findings(host_vars: Mapping[str, Mapping[str, Any]]) -> Iterator[F
                 SENTINEL_VAR,
                 (f"expected an odd number of sentinels (a quorum needs a majority), found {count}"),
             )
+
+
+def _channel_findings(
+    groups: Mapping[str, list[str]],
+    host_vars: Mapping[str, Mapping[str, Any]],
+    doc: Mapping[str, Any],
+) -> Iterator[Finding]:
+    """Every channel the escalation levels notify has a webhook URL on the monitoring hosts
+    (the sandbox's recorder stands in for all of them)."""
+    for host in groups.get("monitoring", []):
+        values = host_vars.get(host, {})
+        if values.get(SANDBOX_VAR) is True:
+            continue
+        channels = values.get(CHANNELS_VAR)
+        endpoints = channels if isinstance(channels, Mapping) else {}
+        for channel in missing_channels(doc if isinstance(doc, Mapping) else {}, endpoints):
+            found = endpoints.get(channel)
+            yield (host, f"{CHANNELS_VAR}.{channel}",
+                   "expected the channel's webhook URL (http or https), "
+                   + (f"found {found!r}" if found else "found none"))
 
 
 def _collapse(findings: Iterable[Finding]) -> list[Problem]:

@@ -4,15 +4,16 @@ this release (the key registry). Not problems; nothing fails."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .acted_on import NOT_ACTED_ON, not_acted_on
 from .problem import Problem
 
 
-def notices(doc: object) -> list[Problem]:
+def notices(doc: object, groups: Mapping[str, Sequence[str]] | None = None) -> list[Problem]:
     """Notes on a document, each at the value it is about: the load balancer's, then the
-    keys not acted on in document order."""
+    keys not acted on in document order. With the inventory's ``groups``, a key that only the
+    hosts of an empty group act on (monitoring) is not acted on either."""
     notes: list[Problem] = []
     balancing = doc.get("load_balancing") if isinstance(doc, Mapping) else None
     if isinstance(balancing, Mapping) and balancing.get("type") == "nginx_plus":
@@ -24,7 +25,10 @@ def notices(doc: object) -> list[Problem]:
                 "plus the deploy's own /readyz checks, not NGINX Plus active probes",
             )
         )
-    return notes + not_acted_on(doc)
+    empty = frozenset(name for name, hosts in (groups or {}).items() if not hosts)
+    if groups is not None:
+        empty |= frozenset({"monitoring"} - set(groups))
+    return notes + not_acted_on(doc, empty)
 
 
 def gate_summary(notes: list[Problem], inventory: str) -> list[str]:

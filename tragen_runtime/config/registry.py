@@ -45,6 +45,8 @@ class ActedOn:
     rule: str
     default: str
     ignored_when: IgnoredWhen | None = None
+    # an inventory group whose hosts do the acting: with none in the inventory, nothing acts
+    needs_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,10 @@ def _not_acted_on(parent: str, keys: Iterable[str], reason: str) -> tuple[NotAct
 
 _DISABLED = (False, ABSENT)
 
-_MONITORING = (
-    "no monitoring component (Prometheus, Alertmanager, notifier) is deployed in this release, "
-    "so nothing collects, keeps or alerts by it (issue: monitoring)"
-)
+_SCHEDULE = "tragen_runtime.monitoring.schedule:Schedule.from_config"
 _KPI = (
-    "GET /api/v1/kpis echoes it as a target, but nothing compares observed figures with it or "
-    "alarms at the critical value (issue: monitoring)"
+    "no series measures this KPI yet, so no alert compares a figure with it; GET /api/v1/kpis "
+    "echoes it (tragen_runtime.monitoring.catalog lists the measured KPIs)"
 )
 _NO_AUTO_SCALING = (
     "nothing adds or removes app servers or instances in this release; the inventory fixes them"
@@ -198,24 +197,89 @@ REGISTRY: tuple[Entry, ...] = (
     # -- monitoring (single_agent.yaml and monitoring_scale's MONITORING_CONFIG) ------------
     NotActedOn(
         "$.monitoring.check_interval",
-        "the runtime's checks (lease rounds, /readyz) keep their own schedule; nothing reads "
-        "this interval (issue: monitoring)",
+        "the runtime's checks (lease rounds, /readyz) keep their own schedule and Prometheus "
+        "scrapes at metrics_collection.frequency; nothing reads this interval",
     ),
     NotActedOn(
         "$.monitoring.detailed_logging",
         "the log level comes from TRAGEN_LOG_LEVEL; this switch is not read",
     ),
-    *_not_acted_on(
-        "$.monitoring.metrics_collection",
-        ("frequency", "aggregation_window", "retention_period", "agent_metrics",
-         "system_metrics"),
-        _MONITORING,
+    ActedOn(
+        "$.monitoring.metrics_collection.frequency",
+        (_SCHEDULE, "tragen_runtime.monitoring.scrape:prometheus_config",
+         "tragen_runtime.monitoring.alerts:infrastructure_alerts"),
+        "Prometheus scrapes every target and evaluates every rule at this interval; an "
+        "infrastructure fault must last two intervals before it alerts",
+        "5",
+        needs_group="monitoring",
     ),
-    NotActedOn("$.monitoring.alerting.escalation_levels[*].threshold", _MONITORING),
-    NotActedOn("$.monitoring.alerting.escalation_levels[*].notify", _MONITORING),
-    *_not_acted_on(
-        "$.monitoring.alerting.alert_aggregation", ("window", "max_alerts_per_window"),
-        _MONITORING,
+    ActedOn(
+        "$.monitoring.metrics_collection.aggregation_window",
+        (_SCHEDULE, "tragen_runtime.monitoring.recording:recording_groups",
+         "tragen_runtime.monitoring.alerts:kpi_alerts"),
+        "the range of every recording rule (at least two scrape intervals), and how long a KPI "
+        "must miss its target or reach its critical value before it alerts",
+        "60",
+        needs_group="monitoring",
+    ),
+    ActedOn(
+        "$.monitoring.metrics_collection.retention_period",
+        (_SCHEDULE, "roles/tragen_monitoring/tasks/prometheus.yml"),
+        "Prometheus' --storage.tsdb.retention.time; also the range of max_drawdown_percentage",
+        "2592000 (30 days)",
+        needs_group="monitoring",
+    ),
+    *(
+        ActedOn(
+            f"$.monitoring.metrics_collection.{key}",
+            ("tragen_runtime.monitoring.catalog:listed_metric",
+             "tragen_runtime.monitoring.recording:recording_groups",
+             "tragen_runtime.config.rules:listed_metrics_exported"),
+            f"each name becomes a recording rule over aggregation_window ({names}); a name "
+            "that nothing exports is refused by the gate",
+            "none recorded",
+            needs_group="monitoring",
+        )
+        for key, names in (
+            ("agent_metrics", "trade_count, win_rate, profit_factor, memory_usage, cpu_usage, "
+                              "api_latency"),
+            ("system_metrics", "total_memory, total_cpu, disk_usage, network_io, "
+                               "database_connections, cache_hit_rate"),
+        )
+    ),
+    ActedOn(
+        "$.monitoring.alerting.escalation_levels[*].threshold",
+        ("tragen_runtime.monitoring.routes:alertmanager_config",),
+        "an Alertmanager route on the alerts' severity label to a receiver of this level; an "
+        "alert of no listed severity goes to the last (most urgent) level",
+        "warning, critical and emergency as the guide writes them",
+        needs_group="monitoring",
+    ),
+    ActedOn(
+        "$.monitoring.alerting.escalation_levels[*].notify",
+        ("tragen_runtime.monitoring.routes:alertmanager_config",
+         "roles/tragen_monitoring/files/tragen_notifier.py"),
+        "one webhook per channel at the notifier, which delivers to the channel's endpoint "
+        "(tragen_monitoring_channels; the recorder in the sandbox)",
+        "the guide's channels per level",
+        needs_group="monitoring",
+    ),
+    ActedOn(
+        "$.monitoring.alerting.alert_aggregation.window",
+        ("tragen_runtime.monitoring.routes:alertmanager_config",
+         "roles/tragen_monitoring/files/tragen_notifier.py"),
+        "Alertmanager's group_interval, and the notifier's window (aligned to UTC) for "
+        "max_alerts_per_window",
+        "300",
+        needs_group="monitoring",
+    ),
+    ActedOn(
+        "$.monitoring.alerting.alert_aggregation.max_alerts_per_window",
+        ("roles/tragen_monitoring/files/tragen_notifier.py",),
+        "at most this many notifications per channel and window; the rest are folded into "
+        "one summary that opens the next window",
+        "10",
+        needs_group="monitoring",
     ),
     # -- agent_pools -------------------------------------------------------------------------
     ActedOn(
@@ -767,10 +831,32 @@ REGISTRY: tuple[Entry, ...] = (
         "nothing scales down by the day of the week",
     ),
     # -- system_kpis, business_kpis ----------------------------------------------------------
-    NotActedOn("$.system_kpis.*.*.target", _KPI),
-    NotActedOn("$.system_kpis.*.*.critical", _KPI),
-    NotActedOn("$.business_kpis.*.*.target", _KPI),
-    NotActedOn("$.business_kpis.*.*.critical", _KPI),
+    *(
+        ActedOn(
+            f"$.{section}.*.*.{key}",
+            ("tragen_runtime.monitoring.alerts:kpi_alerts",
+             "tragen_runtime.monitoring.recording:kpi_page_records", "tragen_runtime.api:kpis"),
+            f"{what} (over aggregation_window, in the KPI's direction); the fleet page shows it "
+            "beside the figure, and GET /api/v1/kpis echoes it",
+            "no alert",
+            needs_group="monitoring",
+        )
+        for section in ("system_kpis", "business_kpis")
+        for key, what in (("target", "a warning alert while the figure misses it"),
+                          ("critical", "a critical alert once the figure reaches it"))
+    ),
+    *(
+        NotActedOn(f"$.{section}.{group}.{name}.{key}", _KPI)
+        for section, group, name in (
+            ("system_kpis", "reliability", "data_accuracy_percentage"),
+            ("business_kpis", "profitability", "portfolio_profit_factor"),
+            ("business_kpis", "profitability", "win_rate_percentage"),
+            ("business_kpis", "profitability", "sharpe_ratio"),
+            ("business_kpis", "risk_management", "var_percentage"),
+            ("business_kpis", "efficiency", "agent_productivity"),
+        )
+        for key in ("target", "critical")
+    ),
     # -- runtime (Tragen deploy's own section; tragen_app writes most of it) -----------------
     ActedOn(
         "$.runtime.release_id",
