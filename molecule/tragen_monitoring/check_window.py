@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from datetime import datetime
 
 
 def main(url: str, window: int, cap: int, prefix: str, size: int) -> None:
@@ -22,7 +23,8 @@ def main(url: str, window: int, cap: int, prefix: str, size: int) -> None:
         if len(burst) + folded >= size or time.monotonic() > deadline:
             break
         time.sleep(1)
-    per_window = Counter(int(n["received_at"]) // window for n in notes)
+    per_window = Counter(int(datetime.fromisoformat(n["received_at"]).timestamp()) // window
+                         for n in notes)
     print(json.dumps({"delivered": len(burst), "folded": folded, "per_window": per_window}))
     assert len(burst) + folded == size, (len(burst), folded, notes)
     assert folded > 0, notes
