@@ -50,3 +50,11 @@ def clear(sandbox: Sandbox) -> None:
 def firing(notes: list[dict[str, Any]], alert: str) -> list[dict[str, Any]]:
     return [n for n in notes if n.get("status") == "firing"
             and any(a["labels"].get("alertname") == alert for a in n.get("alerts", []))]
+
+
+def reached(notes: list[dict[str, Any]], alert: str) -> list[dict[str, Any]]:
+    """The notifications that told of `alert` firing: its own, or a summary that folded it
+    (when the channel's max_alerts_per_window was taken)."""
+    return firing(notes, alert) + [
+        n for n in notes if n.get("kind") == "summary"
+        and any(f.get("alertname") == alert for f in n.get("folded_alerts", []))]
