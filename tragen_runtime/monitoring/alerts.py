@@ -166,8 +166,9 @@ def cost_alerts(config: Mapping[str, Any], schedule: Schedule) -> Iterator[Rule]
 def infrastructure_alerts(schedule: Schedule) -> Iterator[Rule]:
     confirm = schedule.confirm
     for alert, expr, severity, hold, summary in (
-        # a minute: an app server's restart in a rolling update takes some seconds
-        ("InstanceDown", "up == 0", "critical", "1m",
+        # two minutes: an app server that a rolling update restarts misses scrapes for up to
+        # a minute on the sandbox (seen 2026-12-02); the deploy does not silence alerts yet
+        ("InstanceDown", "up == 0", "critical", "2m",
          "{{ $labels.job }} on {{ $labels.host }} does not answer its scrape"),
         ("PostgresPrimaryDown", 'pg_up{group="db_primary"} == 0', "critical", confirm,
          "PostgreSQL's primary on {{ $labels.host }} is unreachable"),
