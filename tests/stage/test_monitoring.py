@@ -8,6 +8,7 @@ the fleet page renders with live values.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -56,7 +57,8 @@ def test_a_stopped_primary_pages_the_critical_channels(medium: Sandbox,
     assert start.returncode == 0, start.stderr
     assert delivered, f"not delivered: {notes}"
     assert notes["phone"] == []  # critical: email, sms and slack only
-    first = min(n["received_at"] for c in ("email", "sms", "slack") for n in notes[c])
+    first = min(datetime.fromisoformat(n["received_at"]).timestamp()
+                for c in ("email", "sms", "slack") for n in notes[c])
     # the goal: scrape interval 5 s + for 10 s + group wait 10 s + 10 s
     with capsys.disabled():
         print(f"\n  PostgresPrimaryDown: stop to delivery {first - stopped_at:.1f} s "

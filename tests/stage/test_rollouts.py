@@ -245,9 +245,13 @@ def test_host_killed_during_the_rollout_stops_it(
 
     started = run(["podman", "start", container(medium, victim)])
     assert started.returncode == 0, started.stderr
-    booted = run(["podman", "exec", container(medium, victim),
-                  "systemctl", "is-system-running", "--wait"])
-    assert booted.stdout.strip() in {"running", "degraded"}, booted.stdout + booted.stderr
+    def booted() -> bool:
+        state = run(["podman", "exec", container(medium, victim),
+                     "systemctl", "is-system-running", "--wait"])
+        # right after the start systemd's bus may not be up: "Failed to connect to bus"
+        return state.stdout.strip() in {"running", "degraded"}
+
+    assert wait_for(booted, timeout=60, interval=1), "the restarted host's systemd is not up"
     wait_ready(medium, victim)
 
     with load(medium, "rerun of the rolling update to v4", capsys) as tally:
