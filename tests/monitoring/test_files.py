@@ -75,8 +75,8 @@ def test_a_channel_without_a_webhook_is_missing() -> None:
 
 
 def test_the_gate_names_a_channel_left_as_a_placeholder() -> None:
-    hostvars = {h: {"tragen_private_address": a, "tragen_stage": "medium"}
-                for h, a in ADDRESSES.items()}
+    hostvars: dict[str, dict[str, Any]] = {
+        h: {"tragen_private_address": a, "tragen_stage": "medium"} for h, a in ADDRESSES.items()}
     hostvars["mon1"]["tragen_monitoring_channels"] = {**ENDPOINTS, "phone": "CHANGE_ME"}
     problems = [p for p in check_inventory({"groups": GROUPS, "hostvars": hostvars}, MEDIUM)
                 if "channels" in p.location]
