@@ -17,6 +17,8 @@ part="${1:-all}"
 shift || true
 # The package cache is left as it was found: stopped at the end if this run started it.
 tragen_apt_cache_running && cache_was_running=true || cache_was_running=false
+# The stage tests look at the fleet page in Debian's headless Chromium.
+TRAGEN_APT_PACKAGES+=(chromium)
 $cache_was_running || trap tragen_apt_cache_stop EXIT
 tragen_bootstrap
 

@@ -149,6 +149,28 @@ def test_postgres_primary_down_pages_after_two_scrapes(tmp_path: Path) -> None:
     promtool.test_rules(tmp_path, [{"name": "infra", "rules": rules}], tests)
 
 
+def test_nginx_upstream_failures_fire_above_one_percent_of_requests(tmp_path: Path) -> None:
+    rules = [r for r in alerts.infrastructure_alerts(SCHEDULE)
+             if r["alert"] == "NginxUpstreamFailures"]
+    labels = 'host="lb1",instance="127.0.3.13:3903",job="nginx_log"'
+    # 100 requests a minute; 1 failed try a minute (1 %) for ten minutes, then 3 a minute
+    tests = [{"interval": "1m", "input_series": [
+        {"series": f"tragen_nginx_responses_total{{{labels},status=\"200\"}}",
+         "values": "0+100x20"},
+        {"series": f"tragen_nginx_upstream_failures_total{{{labels}}}",
+         "values": "0+1x10 13+3x10"}],
+        "alert_rule_test": [
+            {"eval_time": "9m", "alertname": "NginxUpstreamFailures", "exp_alerts": []},
+            {"eval_time": "11m", "alertname": "NginxUpstreamFailures", "exp_alerts": []},
+            {"eval_time": "15m", "alertname": "NginxUpstreamFailures", "exp_alerts": [
+                {"exp_labels": {"severity": "warning", "host": "lb1",
+                                "instance": "127.0.3.13:3903"},
+                 "exp_annotations": {"summary": "3% of the requests through lb1 had an upstream "
+                                                "try fail (an error, a timeout or a "
+                                                "502/503/504)"}}]}]}]
+    promtool.test_rules(tmp_path, [{"name": "infra", "rules": rules}], tests, interval="1m")
+
+
 def test_a_new_redis_master_is_reported_once_not_at_start(tmp_path: Path) -> None:
     rules = [r for r in alerts.infrastructure_alerts(SCHEDULE) if r["alert"] ==
              "RedisMasterChanged"]

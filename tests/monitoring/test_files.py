@@ -21,7 +21,7 @@ GROUPS = {"app_servers": ["app1", "app2"], "db_primary": ["db1"], "db_replicas":
 ADDRESSES = {name: f"127.0.3.{i}" for i, name in enumerate(
     ["app1", "app2", "db1", "db2", "cache1", "lb1", "mon1"], 11)}
 PORTS = {"node": 9100, "tragen_app": 8000, "postgres": 9187, "redis": 9121, "nginx": 9113,
-         "prometheus": 9090, "alertmanager": 9093, "notifier": 9095}
+         "nginx_log": 3903, "prometheus": 9090, "alertmanager": 9093, "notifier": 9095}
 ENDPOINTS = {c: f"http://127.0.3.17:9096/{c}" for c in ("email", "sms", "slack", "phone")}
 
 
@@ -42,8 +42,8 @@ def test_prometheus_yml_scrapes_every_host_by_its_groups_exporter(tmp_path: Path
     assert config["global"]["scrape_interval"] == "5s"
     assert config["global"]["external_labels"] == {"stage": "medium"}
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert sorted(jobs) == ["alertmanager", "nginx", "node", "notifier", "postgres", "prometheus",
-                            "redis", "tragen_app"]
+    assert sorted(jobs) == ["alertmanager", "nginx", "nginx_log", "node", "notifier", "postgres",
+                            "prometheus", "redis", "tragen_app"]
     targets = {job: [(t["targets"][0], t["labels"]["host"], t["labels"]["group"])
                      for t in spec["static_configs"]] for job, spec in jobs.items()}
     assert len(targets["node"]) == 7

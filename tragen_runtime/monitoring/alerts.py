@@ -183,6 +183,14 @@ def infrastructure_alerts(schedule: Schedule) -> Iterator[Rule]:
          "Redis on {{ $labels.host }} became the master"),
         ("NginxDown", "nginx_up == 0", "critical", confirm,
          "nginx on {{ $labels.host }} does not answer its status page"),
+        # from the balancer's log (mtail, tragen_exporters): a try that failed was retried
+        # on another server when the request allowed it, so clients may not have seen it
+        ("NginxUpstreamFailures",
+         "sum by (host, instance) (rate(tragen_nginx_upstream_failures_total[1m]))"
+         " / sum by (host, instance) (rate(tragen_nginx_responses_total[1m])) > 0.01",
+         "warning", "2m",
+         "{{ $value | humanizePercentage }} of the requests through {{ $labels.host }} had an "
+         "upstream try fail (an error, a timeout or a 502/503/504)"),
         ("AppServerNotReady", 'tragen_draining{job="tragen_app"} > 0', "warning", "2m",
          "{{ $labels.host }} has been draining for 2 minutes: nginx sends it nothing"),
         ("DiskFilling",

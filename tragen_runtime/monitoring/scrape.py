@@ -20,6 +20,7 @@ JOB_GROUPS: dict[str, tuple[str, ...]] = {
     "postgres": ("db_primary", "db_replicas"),
     "redis": ("cache",),
     "nginx": ("lb",),
+    "nginx_log": ("lb",),  # mtail over the balancer's upstream log
     "prometheus": ("monitoring",),
     "alertmanager": ("monitoring",),
     "notifier": ("monitoring",),
