@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tragen_runtime.config.acted_on import is_key, lookup
 from tragen_runtime.config.keypaths import (
@@ -23,6 +24,8 @@ from tragen_runtime.config.keypaths import (
 from tragen_runtime.config.problem import json_path
 from tragen_runtime.config.registry import REGISTRY, ActedOn, NotActedOn
 from tragen_runtime.config.schema_paths import leaf_paths
+from tragen_runtime.monitoring.alerts import kpis
+from tragen_runtime.monitoring.catalog import KPI_MEASURES
 
 REPO = Path(__file__).resolve().parents[2]
 LEAVES = leaf_paths()
@@ -156,3 +159,17 @@ def test_paths_read_as_json_path_writes_them() -> None:
     for bad in ("production.max_agents", "$.a..b", "$.a[x]", "$.a[*"):
         with pytest.raises(PathSyntaxError):
             parse(bad)
+
+
+def test_the_kpis_said_to_have_no_series_are_exactly_the_unmeasured_ones() -> None:
+    """Every KPI the stages configure is measured (catalog.KPI_MEASURES) or said not to be;
+    a KPI that gains a measure loses its NotActedOn entry."""
+    configured = {(section, group, name)
+                  for stage in ("single", "small", "medium", "enterprise")
+                  for section, group, name, _ in kpis(yaml.safe_load(
+                      (REPO / "inventories" / stage / "group_vars/all/tragen.yml").read_text()
+                  )["tragen_config"])}
+    said = {tuple(entry.path.split(".")[1:4]) for entry in REGISTRY
+            if isinstance(entry, NotActedOn) and entry.path.split(".")[1] in
+            ("system_kpis", "business_kpis")}
+    assert said == {kpi for kpi in configured if kpi[2] not in KPI_MEASURES}

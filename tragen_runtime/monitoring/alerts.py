@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config.rules import LOWER_IS_BETTER
 from ..safety.config import SafetyConfig
-from .catalog import COST_PER_DAY, DISKS, KPI_MEASURES
+from .catalog import COST_PER_DAY, DISKS, KPI_MEASURES, Measure
 from .schedule import Schedule
 
 Rule = dict[str, Any]
@@ -59,11 +59,23 @@ def kpis(config: Mapping[str, Any]) -> Iterator[tuple[str, str, str, Mapping[str
                 yield section, str(group), str(name), kpi
 
 
-def kpi_alerts(config: Mapping[str, Any], schedule: Schedule) -> Iterator[Rule]:
+def has_costs(config: Mapping[str, Any]) -> bool:
+    """Prices are configured (`cost_monitoring.resource_costs`): the cost can be measured."""
+    return bool((config.get("cost_monitoring") or {}).get("resource_costs"))
+
+
+def measured_kpis(config: Mapping[str, Any]
+                  ) -> Iterator[tuple[str, str, str, Mapping[str, Any], Measure]]:
+    """The configured KPIs that a query measures, with it: those of `catalog.KPI_MEASURES`,
+    the cost's only where prices are configured."""
     for section, group, name, kpi in kpis(config):
         measure = KPI_MEASURES.get(name)
-        if measure is None or (measure.expr.find(COST_PER_DAY) >= 0 and not _costs(config)):
-            continue
+        if measure is not None and (COST_PER_DAY not in measure.expr or has_costs(config)):
+            yield section, group, name, kpi, measure
+
+
+def kpi_alerts(config: Mapping[str, Any], schedule: Schedule) -> Iterator[Rule]:
+    for section, group, name, kpi, measure in measured_kpis(config):
         lower = name in LOWER_IS_BETTER
         missed, reached = (">", ">=") if lower else ("<", "<=")
         for severity, key, op in (("warning", "target", missed), ("critical", "critical", reached)):
@@ -122,12 +134,8 @@ def safety_alerts(config: Mapping[str, Any]) -> Iterator[Rule]:
     }
 
 
-def _costs(config: Mapping[str, Any]) -> Mapping[str, Any]:
-    return (config.get("cost_monitoring") or {}).get("resource_costs") or {}
-
-
 def cost_alerts(config: Mapping[str, Any], schedule: Schedule) -> Iterator[Rule]:
-    if not _costs(config):
+    if not has_costs(config):
         return
     alerts = (config.get("cost_monitoring") or {}).get("cost_alerts") or {}
     thresholds = sorted(float(t) for t in alerts.get("alert_thresholds") or [1.0])

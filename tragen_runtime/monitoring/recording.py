@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .alerts import Group, Rule, kpis
-from .catalog import COST_PER_DAY, KPI_MEASURES, Measure, listed_metric
+from .alerts import Group, Rule, has_costs, measured_kpis
+from .catalog import COST_PER_DAY, Measure, listed_metric
 from .schedule import Schedule
 
 GIB = 1024**3
@@ -26,11 +26,8 @@ def recording_groups(config: Mapping[str, Any]) -> list[Group]:
         for group, kind, names in listed]
     groups.append(("tragen_cost", list(cost_records(config, schedule))))
     groups.append(("tragen_kpi_page", list(kpi_page_records(config))))
-    groups.append(("tragen_kpis", [
-        _record(KPI_MEASURES[name], schedule)
-        for name in dict.fromkeys(name for _, _, name, _ in kpis(config))
-        if name in KPI_MEASURES and (COST_PER_DAY not in KPI_MEASURES[name].expr
-                                     or _has_costs(config))]))
+    measures = {name: measure for _, _, name, _, measure in measured_kpis(config)}
+    groups.append(("tragen_kpis", [_record(m, schedule) for m in measures.values()]))
     return [{"name": name, "interval": f"{schedule.scrape_seconds}s", "rules": rules}
             for name, rules in groups if rules]
 
@@ -38,10 +35,7 @@ def recording_groups(config: Mapping[str, Any]) -> list[Group]:
 def kpi_page_records(config: Mapping[str, Any]) -> Iterator[Rule]:
     """What the fleet page shows beside each measured KPI and the cost: its target and
     critical value as constant series, and its value under one name with a `kpi` label."""
-    for _, _, name, kpi in kpis(config):
-        measure = KPI_MEASURES.get(name)
-        if measure is None or (COST_PER_DAY in measure.expr and not _has_costs(config)):
-            continue
+    for _, _, name, kpi, measure in measured_kpis(config):
         for key in ("target", "critical"):
             if kpi.get(key) is not None:
                 yield {"record": f"tragen:kpi_{key}", "expr": f"vector({float(kpi[key]):g})",
@@ -60,14 +54,10 @@ def _record(measure: Measure, schedule: Schedule) -> Rule:
                                 .replace("{retention}", schedule.retention)}
 
 
-def _has_costs(config: Mapping[str, Any]) -> bool:
-    return bool((config.get("cost_monitoring") or {}).get("resource_costs"))
-
-
 def cost_records(config: Mapping[str, Any], schedule: Schedule) -> Iterator[Rule]:
     """The fleet's cost per day at `resource_costs`' prices, from what the hosts have (CPUs,
     memory, root filesystem, by the node exporter) and the API calls served."""
-    if not _has_costs(config):
+    if not has_costs(config):
         return
     costs = config["cost_monitoring"]["resource_costs"]
     terms = []
