@@ -11,6 +11,10 @@
     {{ tragen_config | tragen_config_notice_summary(inventory_dir) }}  -> ['N keys ... ']
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
     {{ tragen_config | tragen_monitoring_files(inventory) }}  -> rules, prometheus.yml, ...
+    {{ groups.app_servers | tragen_deploy_plan(size, min_healthy) }}  -> batch_size, text, refused
+    {{ hostvars | tragen_deploy_judge(batch, ansible_play_batch) }}   -> {host: why it failed}
+    {{ batch | tragen_deploy_batch_record(hostvars) }}     -> the batch as the summary shows it
+    {{ rollout | tragen_deploy_summary }} / {{ rollout | tragen_deploy_failure(lock_host) }}
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
 """
@@ -39,6 +43,7 @@ from tragen_runtime.config import (
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
 from tragen_runtime.config.notices import gate_summary
+from tragen_runtime.deploy import batches, plan, summary
 from tragen_runtime.monitoring import files as monitoring
 
 
@@ -155,6 +160,88 @@ def missing_channels(doc: Any, endpoints: Mapping[str, Any]) -> list[str]:
     return monitoring.missing_channels(plain(doc) or {}, plain(endpoints) or {})
 
 
+def deploy_plan(hosts: Any, batch_size: Any, min_healthy: Any = "") -> dict[str, Any]:
+    """The batch plan, or ``refused``: why not, ready for an ``assert``'s message."""
+    try:
+        chosen = plan.plan_batches(plain(hosts), plain(batch_size), plain(min_healthy))
+    except plan.PlanRefused as error:
+        return {"refused": str(error), "batch_size": 0, "min_in_service": 0, "text": ""}
+    return {
+        "refused": "",
+        "batch_size": chosen.batch_size,
+        "min_in_service": chosen.min_in_service,
+        "batches": chosen.batches,
+        "text": chosen.describe(),
+    }
+
+
+def deploy_earlier_unfinished(play_hosts: Any, batch: Any, finished: Any) -> list[str]:
+    return batches.earlier_unfinished(plain(play_hosts), plain(batch), plain(finished) or [])
+
+
+# The batch's facts on each host, under the names batches.HostOutcome gives them.
+_OUTCOME_FACTS = {
+    "result": "tragen_deploy_host_result",
+    "error": "tragen_deploy_host_error",
+    "back": "tragen_deploy_back_result",
+    "restart_seconds": "tragen_deploy_restart_seconds",
+}
+
+
+def _outcomes(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for host in hosts:
+        facts = hostvars[host]
+        found[host] = {
+            key: plain(facts[fact]) for key, fact in _OUTCOME_FACTS.items() if fact in facts
+        }
+    return found
+
+
+def deploy_judge(hostvars: Mapping[str, Any], batch: Any, reachable: Any) -> dict[str, str]:
+    hosts = plain(reachable)
+    return batches.judge(plain(batch), hosts, _outcomes(hostvars, hosts))
+
+
+def deploy_batch_record(batch: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[str, Any]:
+    """``batch``: number, operation, target, hosts, reachable, started and ended (Unix times)."""
+    args = plain(batch)
+    return dict(
+        batches.record(
+            number=int(args["number"]),
+            operation=str(args["operation"]),
+            target=str(args["target"]),
+            batch=args["hosts"],
+            reachable=args["reachable"],
+            outcomes=_outcomes(hostvars, args["reachable"]),
+            started=float(args["started"]),
+            ended=float(args["ended"]),
+        )
+    )
+
+
+def _rollout(args: Mapping[str, Any]) -> summary.Rollout:
+    values = plain(args)
+    return summary.Rollout(
+        operation=str(values["operation"]),
+        target=str(values["target"]),
+        batches=values.get("batches") or [],
+        app_servers=values["app_servers"],
+        finished=values.get("finished") or [],
+        stop_reason=str(values.get("stop_reason") or "").strip(),
+        stopped=bool(values.get("stopped")),
+        has_balancer=bool(values.get("has_balancer", True)),
+    )
+
+
+def deploy_summary(rollout: Mapping[str, Any]) -> str:
+    return summary.text(_rollout(rollout))
+
+
+def deploy_failure(rollout: Mapping[str, Any], lock_host_unreachable: str = "") -> str:
+    return summary.failure(_rollout(rollout), lock_host_unreachable=plain(lock_host_unreachable))
+
+
 class FilterModule:
     """Ansible's entry point."""
 
@@ -172,4 +259,10 @@ class FilterModule:
             "tragen_release_id": release_id,
             "tragen_monitoring_files": monitoring_files,
             "tragen_monitoring_missing_channels": missing_channels,
+            "tragen_deploy_plan": deploy_plan,
+            "tragen_deploy_earlier_unfinished": deploy_earlier_unfinished,
+            "tragen_deploy_judge": deploy_judge,
+            "tragen_deploy_batch_record": deploy_batch_record,
+            "tragen_deploy_summary": deploy_summary,
+            "tragen_deploy_failure": deploy_failure,
         }

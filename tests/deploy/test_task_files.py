@@ -1,0 +1,97 @@
+"""The role's plan and summary task files run by Ansible, on local-connection hosts: the filters
+are wired to the facts the playbooks hand on (serial, batches, the lock)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD_BATCH = {"number": 1, "operation": "rolling update", "target": "v2",
+              "hosts": ["app1", "app2"], "seconds": 9.5, "restart_to_ready": 4.1,
+              "result": "ok", "failures": {}, "back": {}}
+
+
+def run(tmp_path: Path, app_servers: int, plays: list[dict[str, object]],
+        *extra: str) -> subprocess.CompletedProcess[str]:
+    hosts = {f"app{n}": {"ansible_connection": "local",
+                         "ansible_python_interpreter": os.environ.get("PYTHON", "python3")}
+             for n in range(1, app_servers + 1)}
+    inventory = {"all": {"children": {"app_servers": {"hosts": hosts}},
+                         "hosts": {"localhost": {"ansible_connection": "local"}}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays, sort_keys=False))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+           "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+           "ANSIBLE_FILTER_PLUGINS": str(REPO / "filter_plugins"),
+           "ANSIBLE_CACHE_PLUGIN": "memory", "ANSIBLE_FORCE_COLOR": "0"}
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
+         *extra],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def role_tasks(tasks_from: str) -> dict[str, object]:
+    return {"name": f"tragen_deploy {tasks_from}", "ansible.builtin.include_role":
+            {"name": "tragen_deploy", "tasks_from": tasks_from}}
+
+
+def plan_play() -> list[dict[str, object]]:
+    return [
+        {"name": "Plan", "hosts": "app_servers", "gather_facts": False,
+         "tasks": [role_tasks("plan.yml")]},
+        {"name": "Report", "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"name": "Serial", "ansible.builtin.debug": {
+                "msg": "SERIAL={{ hostvars['localhost']['tragen_deploy_serial'] }}"}}]},
+    ]
+
+
+def test_the_plan_hands_its_batch_size_to_the_rollout_play(tmp_path: Path) -> None:
+    result = run(tmp_path, 8, plan_play(), "-e", "tragen_deploy_batch_size=25%")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 app servers in batches of 2 (4 batches), at least 2 in service" in result.stdout
+    assert "SERIAL=2" in result.stdout
+
+
+def test_a_refused_plan_fails_with_its_reason(tmp_path: Path) -> None:
+    result = run(tmp_path, 3, plan_play(), "-e", "tragen_deploy_batch_size=2")
+    assert result.returncode != 0
+    assert "A batch of 2 of 3 app servers would leave 1 in service" in result.stdout
+
+
+def summary_play(tmp_path: Path, batches: list[dict[str, object]],
+                 finished: list[str]) -> list[dict[str, object]]:
+    lock = tmp_path / "deploy.lock"
+    lock.mkdir()
+    facts = {"tragen_deploy_batches": batches, "tragen_deploy_finished_hosts": finished,
+             "tragen_deploy_stopped": any(b["result"] != "ok" for b in batches)}
+    return [{"name": "Summary", "hosts": "localhost", "gather_facts": False,
+             "vars": {"tragen_deploy_operation": "rolling update",
+                      "tragen_deploy_target_release": "v2",
+                      "tragen_deploy_lock_dir": str(lock)},
+             "tasks": [{"name": "Facts of the rollout",
+                        "ansible.builtin.set_fact": json.loads(json.dumps(facts))},
+                       role_tasks("summary.yml")]}]
+
+
+def test_a_finished_rollout_prints_its_batches_and_releases_the_lock(tmp_path: Path) -> None:
+    result = run(tmp_path, 2, summary_play(tmp_path, [GOOD_BATCH], ["app1", "app2"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "batch 1: app1, app2 - 9.5 s (restart to ready 4.1 s) - ok" in result.stdout
+    assert not (tmp_path / "deploy.lock").exists()
+
+
+def test_a_rolled_back_batch_fails_the_run_after_releasing_the_lock(tmp_path: Path) -> None:
+    failed = {**GOOD_BATCH, "number": 2, "result": "rolled back",
+              "failures": {"app2": "never ready"}, "back": {"app2": "back on v1"}}
+    result = run(tmp_path, 4, summary_play(tmp_path, [GOOD_BATCH, failed], ["app1"]))
+    assert result.returncode != 0
+    assert "The rolling update stopped in batch 2 (app2): app2: never ready." in result.stdout
+    assert "Not on v2: app2, app3, app4." in result.stdout
+    assert not (tmp_path / "deploy.lock").exists()
