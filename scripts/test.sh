@@ -31,7 +31,8 @@ run_lint() {
   ruff check tragen_runtime filter_plugins connection_plugins roles tests benchmarks tools
   say "lint: mypy (strict)"
   mypy tragen_runtime filter_plugins connection_plugins benchmarks tools tests \
-    roles/tragen_nginx/library roles/tragen_app/files roles/tragen_monitoring/library \
+    roles/tragen_nginx/library roles/tragen_app/library roles/tragen_app/files \
+    roles/tragen_monitoring/library \
     roles/tragen_monitoring/files
 }
 
