@@ -67,12 +67,18 @@ run_molecule() {
   for scenario in "${scenarios[@]}"; do
     say "molecule: $scenario"
     start=$SECONDS
+    if [ "$scenario" = medium ]; then rm -f artefacts/stage/pytest.log; fi
     if molecule test -s "$scenario"; then
       say "molecule: $scenario passed in $((SECONDS - start)) s"
     else
       failed+=("$scenario")
     fi
   done
+  if [ ${#failed[@]} -gt 0 ] && [[ " ${failed[*]} " == *" medium "* ]] \
+    && [ -f artefacts/stage/pytest.log ]; then
+    say "the stage tests that failed (artefacts/stage/pytest.log)"
+    grep -E '^(FAILED|ERROR) |^E  ' artefacts/stage/pytest.log | tail -n 40 || true
+  fi
   [ ${#failed[@]} -eq 0 ] || die "molecule scenarios failed: ${failed[*]}"
 }
 

