@@ -95,3 +95,36 @@ def test_a_rolled_back_batch_fails_the_run_after_releasing_the_lock(tmp_path: Pa
     assert "The rolling update stopped in batch 2 (app2): app2: never ready." in result.stdout
     assert "Not on v2: app2, app3, app4." in result.stdout
     assert not (tmp_path / "deploy.lock").exists()
+
+
+def guarded_play(tmp_path: Path, steps: list[dict[str, str]]) -> list[dict[str, object]]:
+    lock = tmp_path / "deploy.lock"
+    return [{"name": "Preflight", "hosts": "app_servers", "gather_facts": False,
+             "any_errors_fatal": True,
+             "vars": {"tragen_deploy_lock_dir": str(lock),
+                      "tragen_deploy_operation": "rolling update"},
+             "tasks": [role_tasks("lock.yml"),
+                       {"name": "Guarded steps", "ansible.builtin.include_role": {
+                           "name": "tragen_deploy", "tasks_from": "guarded.yml"},
+                        "vars": {"tragen_deploy_refusal": "The rollout was refused in preflight",
+                                 "tragen_deploy_steps": steps}},
+                       {"name": "After the steps", "ansible.builtin.debug": {
+                           "msg": "LOCKED={{ '" + str(lock) + "' is directory }}"}}]}]
+
+
+def test_a_failed_step_releases_the_lock_and_stops_with_the_refusal(tmp_path: Path) -> None:
+    result = run(tmp_path, 3, guarded_play(tmp_path, [{"tasks_from": "plan.yml"}]),
+                 "-e", "tragen_deploy_batch_size=2")
+    assert result.returncode != 0
+    assert "The rollout was refused in preflight on app1: A batch of 2 of 3 app servers" \
+        in result.stdout, result.stdout[-3000:]
+    assert "No host changed its live release." in result.stdout
+    assert not (tmp_path / "deploy.lock").exists()
+
+
+def test_steps_that_pass_keep_the_lock_for_the_rest_of_the_run(tmp_path: Path) -> None:
+    result = run(tmp_path, 2, guarded_play(tmp_path, [{"tasks_from": "plan.yml"}]),
+                 "-e", "tragen_deploy_batch_size=1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "LOCKED=True" in result.stdout
+    assert (tmp_path / "deploy.lock" / "owner.json").exists()
