@@ -32,6 +32,7 @@ run_lint() {
   say "lint: mypy (strict)"
   mypy tragen_runtime filter_plugins connection_plugins benchmarks tools tests \
     roles/tragen_nginx/library roles/tragen_app/library roles/tragen_app/files \
+    roles/tragen_deploy/library roles/tragen_deploy/action_plugins \
     roles/tragen_monitoring/library \
     roles/tragen_monitoring/files
 }

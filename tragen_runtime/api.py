@@ -371,6 +371,8 @@ def dispatch(rt: Runtime, req: Request) -> tuple[Response, str]:
         try:
             if admin:
                 _authorised(rt, req)
+            elif template.startswith("/api/") and (fault := rt.api_faults.before_answer()):
+                raise HttpError(500, fault)
             return handler(rt, req), template
         except HttpError as exc:
             return json_response(exc.status, {"error": str(exc)}), template

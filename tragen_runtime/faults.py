@@ -14,12 +14,20 @@ restart.
   tick replays the missed ones). Asking again for a tick already reached is no call.
 - A broker call is one `FaultyBroker.fill` (key: the broker's call number). A failed one raises
   `tragen_runtime.broker.BrokerUnavailable` before anything is priced.
+
+The API's own answers can be made bad too, so that a release is ready and still bad (what a
+rollout's metric gate must catch): `api_error_rate` is the share of `/api/` answers that fail
+with 500 before the handler runs (key: the worker's API call number), `api_added_latency_ms`
+is added to every one. They come from the release's configuration only: an operator's override
+is fleet-wide and would hit the baseline as hard as the canary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+import time
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,11 +37,12 @@ from tragen_runtime.broker import BrokerUnavailable, Fill, PaperBroker, Side
 from tragen_runtime.indicators import Indicators
 from tragen_runtime.market import MarketDataUnavailable, MarketFeed, PriceSource
 
-__all__ = ["RATE_KEYS", "CallStats", "FaultPlan", "FaultyBroker", "FaultyFeed",
+__all__ = ["RATE_KEYS", "ApiFaults", "CallStats", "FaultPlan", "FaultyBroker", "FaultyFeed",
            "MarketDataUnavailable", "BrokerUnavailable"]
 
 MARKET_DATA = "market_data"
 BROKER = "broker"
+API = "api"
 RATE_KEYS = ("market_data_failure_rate", "broker_failure_rate")
 _MASK = (1 << 64) - 1
 
@@ -100,17 +109,24 @@ class FaultPlan:
     market_data_failure_rate: float = 0.0
     broker_failure_rate: float = 0.0
     seed: int = 0
+    api_error_rate: float = 0.0
+    api_added_latency_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        for key in RATE_KEYS:
+        for key in (*RATE_KEYS, "api_error_rate"):
             _rate(key, getattr(self, key))
+        _latency("api_added_latency_ms", self.api_added_latency_ms)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], seed: int = 0) -> FaultPlan:
         """The plan of `runtime.faults` in a whole configuration (absent rates: 0)."""
         faults = (config.get("runtime") or {}).get("faults") or {}
-        rates = [_rate(f"runtime.faults.{key}", faults.get(key, 0.0)) for key in RATE_KEYS]
-        return cls(market_data_failure_rate=rates[0], broker_failure_rate=rates[1], seed=seed)
+        rates = [_rate(f"runtime.faults.{key}", faults.get(key, 0.0))
+                 for key in (*RATE_KEYS, "api_error_rate")]
+        latency = _latency("runtime.faults.api_added_latency_ms",
+                           faults.get("api_added_latency_ms", 0.0))
+        return cls(market_data_failure_rate=rates[0], broker_failure_rate=rates[1], seed=seed,
+                   api_error_rate=rates[2], api_added_latency_ms=latency)
 
     def with_overrides(self, overrides: Mapping[str, object]) -> FaultPlan:
         """This plan with the rates `overrides` gives (None: keep this plan's rate).
@@ -125,15 +141,17 @@ class FaultPlan:
                 raise ValueError(f"unknown fault {key!r}; expected one of {', '.join(RATE_KEYS)}")
             if value is not None:
                 rates[key] = _rate(key, value)
-        return FaultPlan(market_data_failure_rate=rates["market_data_failure_rate"],
-                         broker_failure_rate=rates["broker_failure_rate"], seed=self.seed)
+        return dataclasses.replace(self, market_data_failure_rate=rates["market_data_failure_rate"],
+                                   broker_failure_rate=rates["broker_failure_rate"])
 
     def rate(self, kind: str) -> float:
         if kind == MARKET_DATA:
             return self.market_data_failure_rate
         if kind == BROKER:
             return self.broker_failure_rate
-        raise ValueError(f"unknown fault kind {kind!r}; expected {MARKET_DATA} or {BROKER}")
+        if kind == API:
+            return self.api_error_rate
+        raise ValueError(f"unknown fault kind {kind!r}; expected {MARKET_DATA}, {BROKER} or {API}")
 
     def fails(self, kind: str, key: int) -> bool:
         """Whether call `key` of `kind` (market_data, broker) fails: hash(seed, kind, key) <
@@ -143,6 +161,36 @@ class FaultPlan:
             return False
         h = _mix(_mix(self.seed & _MASK) ^ zlib.crc32(kind.encode()) ^ _mix(key & _MASK))
         return (h >> 11) / float(1 << 53) < rate
+
+
+def _latency(key: str, value: object) -> float:
+    """`value` as added milliseconds; ValueError names `key` unless it is a number in 0..60000."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or not 0 <= value <= 60_000:
+        raise ValueError(f"{key} must be a number of milliseconds from 0 to 60000, got {value!r}")
+    return float(value)
+
+
+class ApiFaults:
+    """The injected faults of this worker's API answers (thread-safe call numbering)."""
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._lock = threading.Lock()
+        self._calls = 0
+
+    def before_answer(self) -> str | None:
+        """Wait the added latency; answer why this call fails, or None when it does not."""
+        plan = self.plan
+        if plan.api_added_latency_ms > 0:
+            time.sleep(plan.api_added_latency_ms / 1000)
+        if plan.api_error_rate <= 0:
+            return None
+        with self._lock:
+            call, self._calls = self._calls, self._calls + 1
+        if plan.fails(API, call):
+            return f"injected fault (runtime.faults.api_error_rate {plan.api_error_rate:g})"
+        return None
 
 
 def market_data_key(symbol: str, tick: int) -> int:

@@ -19,7 +19,7 @@ from tragen_runtime import metrics
 from tragen_runtime.agents import build_agents
 from tragen_runtime.cache import RedisCache, TieredCache, TTLCache
 from tragen_runtime.engine import Engine
-from tragen_runtime.faults import CallStats, FaultyBroker, FaultyFeed
+from tragen_runtime.faults import ApiFaults, CallStats, FaultyBroker, FaultyFeed
 from tragen_runtime.lifecycle import Lifecycle
 from tragen_runtime.market import price_source
 from tragen_runtime.memory import (
@@ -65,6 +65,7 @@ class Runtime:
         self.specs = build_agents(settings.config, self.feed.symbols)
         self.broker = FaultyBroker(settings.broker.fee_rate, settings.broker.slippage_bps,
                                    settings.faults, self.calls)
+        self.api_faults = ApiFaults(settings.faults)
         self.safety = SafetyStore(self.db, SafetyConfig.from_config(settings.config),
                                   live_seconds=settings.leases.ttl)
         self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,

@@ -3,9 +3,12 @@ are wired to the facts the playbooks hand on (serial, batches, the lock)."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import yaml
@@ -18,9 +21,11 @@ GOOD_BATCH = {"number": 1, "operation": "rolling update", "target": "v2",
 
 
 def run(tmp_path: Path, app_servers: int, plays: list[dict[str, object]],
-        *extra: str) -> subprocess.CompletedProcess[str]:
+        *extra: str, host_vars: dict[str, dict[str, str]] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
     hosts = {f"app{n}": {"ansible_connection": "local",
-                         "ansible_python_interpreter": os.environ.get("PYTHON", "python3")}
+                         "ansible_python_interpreter": os.environ.get("PYTHON", "python3"),
+                         **(host_vars or {}).get(f"app{n}", {})}
              for n in range(1, app_servers + 1)}
     inventory = {"all": {"children": {"app_servers": {"hosts": hosts}},
                          "hosts": {"localhost": {"ansible_connection": "local"}}}}
@@ -128,3 +133,79 @@ def test_steps_that_pass_keep_the_lock_for_the_rest_of_the_run(tmp_path: Path) -
     assert result.returncode == 0, result.stdout[-3000:]
     assert "LOCKED=True" in result.stdout
     assert (tmp_path / "deploy.lock" / "owner.json").exists()
+
+
+
+class MetricsServer:
+    """A stand-in app server's /metrics on a loopback address: API answers that grow at
+    ``rate`` a second from start, ``error_share`` of them 500."""
+
+    def __init__(self, address: str, port: int, rate: float, error_share: float) -> None:
+        started = time.monotonic()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                answered = rate * (time.monotonic() - started)
+                errors = answered * error_share
+                route = 'route="/api/v1/portfolio"'
+                body = "\n".join([
+                    f'tragen_http_requests_total{{method="GET",{route},status="200"}} '
+                    f"{answered - errors}",
+                    f'tragen_http_requests_total{{method="GET",{route},status="500"}} {errors}',
+                    f'tragen_api_latency_seconds_bucket{{le="0.01",{route}}} {answered}',
+                    f'tragen_api_latency_seconds_bucket{{le="+Inf",{route}}} {answered}',
+                    ""]).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((address, port), Handler)
+        self.port: int = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def analyse(tmp_path: Path, canary_errors: float) -> subprocess.CompletedProcess[str]:
+    """analysis.yml in a serial play of three app servers (batches of two): app1 and app2
+    are the first batch (the canary), app3 its baseline. Each answers on its own loopback
+    address; the canaries fail ``canary_errors`` of their API answers."""
+    servers = [MetricsServer("127.0.97.1", 0, 200, canary_errors)]
+    port = servers[0].port
+    servers += [MetricsServer("127.0.97.2", port, 200, canary_errors),
+                MetricsServer("127.0.97.3", port, 200, 0)]
+    play = [{"name": "Roll", "hosts": "app_servers", "gather_facts": False, "serial": 2,
+             "max_fail_percentage": 0,
+             "vars": {"tragen_deploy_app_port": port, "tragen_deploy_analysis_count": 2,
+                      "tragen_deploy_analysis_interval": 0.5,
+                      "tragen_deploy_analysis_min_requests": 5},
+             "tasks": [role_tasks("analysis.yml"),
+                       {"name": "After", "ansible.builtin.debug": {
+                           "msg": "PASSED {{ ansible_play_batch | join(',') }}"}}]}]
+    addresses = {f"app{n}": {"tragen_private_address": f"127.0.97.{n}"} for n in (1, 2, 3)}
+    try:
+        return run(tmp_path, 3, play, host_vars=addresses)
+    finally:
+        for server in servers:
+            server.close()
+
+
+def test_a_healthy_batch_passes_its_analysis(tmp_path: Path) -> None:
+    result = analyse(tmp_path, 0.0)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "analysis 2: successful" in result.stdout
+    assert "PASSED app1,app2" in result.stdout
+
+
+def test_a_batch_failing_five_percent_stops_at_its_first_measurement(tmp_path: Path) -> None:
+    result = analyse(tmp_path, 0.05)
+    assert result.returncode != 0
+    assert "analysis failed after 1 measurement(s)" in result.stdout, result.stdout[-4000:]
+    assert "success rate 95.00 % below 99.00 %" in result.stdout
+    assert "PASSED" not in result.stdout

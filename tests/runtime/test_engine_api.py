@@ -195,3 +195,26 @@ def test_gzip_per_api_compression(tmp_path: Path) -> None:
         assert "Content-Encoding" not in got[0]
     finally:
         rt.shutdown(timeout=5)
+
+
+def test_injected_api_faults_fail_a_share_of_api_answers_only(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    config = dict(settings.config)
+    config["runtime"] = {**config["runtime"], "faults": {"api_error_rate": 0.25}}
+    rt = Runtime(settings_from_config(config, env={"TRAGEN_ADMIN_TOKEN": "admin-secret"}))
+    migrate(rt.db)
+    rt.engine.lease_round(1_800_000_000.0)
+    app = Application(lambda: rt)
+    try:
+        answers = [_call(app, "GET", "/api/v1/portfolio") for _ in range(400)]
+        failed = [body for status, body in answers if status == 500]
+        assert 60 <= len(failed) <= 140, len(failed)  # a quarter, give or take
+        assert all("injected fault" in body["error"] for body in failed)
+        assert all(status == 200 for status, _ in answers if status != 500)
+        # Health, readiness, metrics and admin calls never fail: the release is ready and bad.
+        assert all(_call(app, "GET", "/readyz")[0] == 200 for _ in range(50))
+        assert all(_call(app, "POST", "/api/v1/admin/faults", {},
+                         headers={"Authorization": "Bearer admin-secret"})[0] == 200
+                   for _ in range(20))
+    finally:
+        rt.shutdown(timeout=5)

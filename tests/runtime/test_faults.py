@@ -1,4 +1,5 @@
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -7,6 +8,7 @@ from tragen_runtime.broker import BrokerUnavailable, PaperBroker
 from tragen_runtime.config.schemas import validator
 from tragen_runtime.configsource import ConfigError
 from tragen_runtime.faults import (
+    ApiFaults,
     CallStats,
     FaultPlan,
     FaultyBroker,
@@ -190,3 +192,29 @@ def test_one_stats_can_count_feed_and_broker_together() -> None:
     with pytest.raises(BrokerUnavailable):
         broker.fill("A", "buy", 1, 1.0)
     assert stats.take() == (4, 4)
+
+
+def test_api_faults_come_from_the_configuration_and_survive_overrides() -> None:
+    config = {"runtime": {"faults": {"api_error_rate": 0.05, "api_added_latency_ms": 20}}}
+    plan = FaultPlan.from_config(config)
+    assert (plan.api_error_rate, plan.api_added_latency_ms) == (0.05, 20.0)
+    assert list(validator().iter_errors(config)) == []
+    # An operator's override of the feed or broker keeps the release's API faults.
+    assert plan.with_overrides({"broker_failure_rate": 0.5}).api_error_rate == 0.05
+    with pytest.raises(ValueError, match=r"runtime\.faults\.api_added_latency_ms must be"):
+        FaultPlan.from_config({"runtime": {"faults": {"api_added_latency_ms": -1}}})
+    with pytest.raises(ValueError, match=r"runtime\.faults\.api_error_rate must be"):
+        FaultPlan.from_config({"runtime": {"faults": {"api_error_rate": 5}}})
+
+
+def test_api_faults_fail_the_planned_share_and_add_latency() -> None:
+    faults = ApiFaults(FaultPlan(api_error_rate=0.05, seed=3))
+    reasons = [faults.before_answer() for _ in range(4000)]
+    failed = [r for r in reasons if r is not None]
+    assert 150 <= len(failed) <= 250, len(failed)
+    assert failed[0] == "injected fault (runtime.faults.api_error_rate 0.05)"
+    assert ApiFaults(FaultPlan()).before_answer() is None
+    slow = ApiFaults(FaultPlan(api_added_latency_ms=30))
+    started = time.monotonic()
+    assert slow.before_answer() is None
+    assert time.monotonic() - started >= 0.03

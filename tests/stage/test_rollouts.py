@@ -43,6 +43,10 @@ NEVER_READY = ["-e", "tragen_app_migrate=false", "-e", "tragen_app_database_port
                "-e", "tragen_app_ready_retries=8"]
 
 
+# The metric gate between batches, with measurements short enough for a test: 3 of 8 s each.
+ANALYSED = ["-e", "tragen_deploy_analysis=true", "-e", "tragen_deploy_analysis_interval=8"]
+
+
 # --- reading the stage -----------------------------------------------------------------------
 
 def overlay(sandbox: Sandbox) -> dict[str, Any]:
@@ -177,13 +181,20 @@ def v1(medium: Sandbox) -> str:
 def test_rolling_update_v1_to_v2(
     medium: Sandbox, v1: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """With the metric gate between batches: a good release passes every analysis."""
     assert set(releases(medium).values()) == {v1}
-    with load(medium, "rolling update v1 -> v2", capsys) as tally:
-        result = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v2")
+    with load(medium, "rolling update v1 -> v2, analysed", capsys) as tally:
+        result = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v2",
+                                 *ANALYSED)
     assert result.returncode == 0, output(result)[-6000:]
     assert releases(medium) == {host: "v2" for host in app_servers(medium)}
     assert all(state["current"] == "v2" for state in stage_state(medium).values())
     assert "batch 2:" in result.stdout
+    verdicts = re.findall(r"^analysis \d+: .*$", result.stdout, re.M)
+    with capsys.disabled():
+        print("\n" + "\n".join(verdicts))
+    # Two batches, three measurements each, every one with data and every gate met.
+    assert len(verdicts) == 6 and all(": successful (" in v for v in verdicts), verdicts
     assert_no_failed_request(tally)
 
 
@@ -209,6 +220,34 @@ def test_release_never_ready_goes_back_in_the_first_batch(
         assert after[host]["current"] == before[host]["current"]
         assert after[host]["started"] == before[host]["started"], host
     assert_no_failed_request(tally)
+
+
+def test_a_release_failing_five_percent_of_api_calls_is_stopped_at_its_first_analysis(
+    medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Ready, and bad: the release's own configuration fails 5 % of API answers. The first
+    batch's analysis fails, the batch goes back to v2 and the rollout stops."""
+    config = tragen_config(medium)
+    config.setdefault("runtime", {}).setdefault("faults", {})["api_error_rate"] = 0.05
+    before = stage_state(medium)
+    with load(medium, "rolling update to v3-faulty, analysed", capsys) as tally:
+        result = medium.playbook("playbooks/rolling_update.yml",
+                                 "-e", "tragen_app_release_id=v3-faulty",
+                                 "-e", config_file(tmp_path, config), *ANALYSED)
+    text = output(result)
+    assert result.returncode != 0, text[-6000:]
+    assert "stopped in batch 1" in text, text[-6000:]
+    assert "analysis failed after 1 measurement(s)" in text, text[-6000:]
+    assert re.search(r"success rate 9\d\.\d\d % below 99\.00 %", text), text[-6000:]
+    after = stage_state(medium)
+    assert releases(medium) == {host: "v2" for host in app_servers(medium)}
+    for host in set(app_servers(medium)) - set(first_batch(medium)):
+        assert after[host]["started"] == before[host]["started"], f"{host} was touched"
+    # Only the canary's share of one measurement's traffic can have failed.
+    assert 0 < tally.failed < tally.total * 0.05, tally.summary()
+    with load(medium, "after the stopped canary: all traffic on v2", capsys) as back:
+        time.sleep(10)
+    assert_no_failed_request(back)
 
 
 def test_host_killed_during_the_rollout_stops_it(

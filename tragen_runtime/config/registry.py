@@ -951,6 +951,21 @@ REGISTRY: tuple[Entry, ...] = (
         "api_failure_rate breaker (an operator's POST /api/v1/admin/faults overrides it)",
         "0",
     ),
+    ActedOn(
+        "$.runtime.faults.api_error_rate",
+        ("tragen_runtime.faults:FaultPlan.from_config", "tragen_runtime.faults:ApiFaults"),
+        "the share of the API's answers (/api/...) that fail with 500 on purpose, so a release "
+        "can be ready and still bad: what a rollout's metric gate must stop (the release's "
+        "configuration only; no admin override)",
+        "0",
+    ),
+    ActedOn(
+        "$.runtime.faults.api_added_latency_ms",
+        ("tragen_runtime.faults:FaultPlan.from_config", "tragen_runtime.faults:ApiFaults"),
+        "milliseconds added to every API answer (/api/...) on purpose, for tests of a rollout's "
+        "latency gate (the release's configuration only; no admin override)",
+        "0",
+    ),
     *(
         ActedOn(
             f"$.runtime.redis.{key}",
