@@ -17,7 +17,7 @@ restart.
 
 The API's own answers can be made bad too, so that a release is ready and still bad (what a
 rollout's metric gate must catch): `api_error_rate` is the share of `/api/` answers that fail
-with 500 before the handler runs (key: the worker's API call number), `api_added_latency_ms`
+with 500 before the handler runs (key: the worker's id and API call number), `api_added_latency_ms`
 is added to every one. They come from the release's configuration only: an operator's override
 is fleet-wide and would hit the baseline as hard as the canary.
 """
@@ -172,10 +172,15 @@ def _latency(key: str, value: object) -> float:
 
 
 class ApiFaults:
-    """The injected faults of this worker's API answers (thread-safe call numbering)."""
+    """The injected faults of this worker's API answers (thread-safe call numbering).
 
-    def __init__(self, plan: FaultPlan) -> None:
+    `salt` tells the workers apart: without it every worker would fail the same call numbers,
+    and a fleet of workers that each answered a few calls would fail none.
+    """
+
+    def __init__(self, plan: FaultPlan, salt: int = 0) -> None:
         self.plan = plan
+        self._salt = (salt & 0xFFFF_FFFF) << 32
         self._lock = threading.Lock()
         self._calls = 0
 
@@ -188,7 +193,7 @@ class ApiFaults:
             return None
         with self._lock:
             call, self._calls = self._calls, self._calls + 1
-        if plan.fails(API, call):
+        if plan.fails(API, self._salt | (call & 0xFFFF_FFFF)):
             return f"injected fault (runtime.faults.api_error_rate {plan.api_error_rate:g})"
         return None
 

@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import time
+import zlib
 from typing import Any
 
 from tragen_runtime import metrics
@@ -65,7 +66,7 @@ class Runtime:
         self.specs = build_agents(settings.config, self.feed.symbols)
         self.broker = FaultyBroker(settings.broker.fee_rate, settings.broker.slippage_bps,
                                    settings.faults, self.calls)
-        self.api_faults = ApiFaults(settings.faults)
+        self.api_faults = ApiFaults(settings.faults, salt=zlib.crc32(self.worker_id.encode()))
         self.safety = SafetyStore(self.db, SafetyConfig.from_config(settings.config),
                                   live_seconds=settings.leases.ttl)
         self.leases = LeaseManager(self.db, self.worker_id, socket.gethostname(), self.pid,

@@ -214,6 +214,10 @@ def test_api_faults_fail_the_planned_share_and_add_latency() -> None:
     assert 150 <= len(failed) <= 250, len(failed)
     assert failed[0] == "injected fault (runtime.faults.api_error_rate 0.05)"
     assert ApiFaults(FaultPlan()).before_answer() is None
+    # Workers fail different calls: twenty workers that answered ten calls each fail some.
+    workers = [ApiFaults(FaultPlan(api_error_rate=0.05), salt=n) for n in range(20)]
+    assert sum(w.before_answer() is not None for w in workers for _ in range(10)) > 0
+    assert len({tuple(w.before_answer() is None for _ in range(200)) for w in workers}) == 20
     slow = ApiFaults(FaultPlan(api_added_latency_ms=30))
     started = time.monotonic()
     assert slow.before_answer() is None

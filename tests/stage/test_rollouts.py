@@ -222,7 +222,7 @@ def test_release_never_ready_goes_back_in_the_first_batch(
     assert_no_failed_request(tally)
 
 
-def test_a_release_failing_five_percent_of_api_calls_is_stopped_at_its_first_analysis(
+def test_a_release_failing_five_percent_of_api_calls_is_stopped_in_its_first_batch(
     medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """Ready, and bad: the release's own configuration fails 5 % of API answers. The first
@@ -237,7 +237,11 @@ def test_a_release_failing_five_percent_of_api_calls_is_stopped_at_its_first_ana
     text = output(result)
     assert result.returncode != 0, text[-6000:]
     assert "stopped in batch 1" in text, text[-6000:]
-    assert "analysis failed after 1 measurement(s)" in text, text[-6000:]
+    # Its first measurement fails but for bad luck (2 of 124 calls fail at 5 %: about 1.5 %).
+    measured = re.search(r"analysis failed after (\d+) measurement\(s\)", text)
+    assert measured and int(measured[1]) <= 2, text[-6000:]
+    with capsys.disabled():
+        print(f"\n[v3-faulty] analysis failed after {measured[1]} measurement(s)")
     assert re.search(r"success rate 9\d\.\d\d % below 99\.00 %", text), text[-6000:]
     after = stage_state(medium)
     assert releases(medium) == {host: "v2" for host in app_servers(medium)}
