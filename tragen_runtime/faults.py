@@ -55,12 +55,22 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _rate(key: str, value: object) -> float:
-    """`value` as a failure rate; ValueError names `key` unless it is a number in 0..1."""
+def _number(key: str, value: object, high: float, what: str = "a number") -> float:
+    """`value` as a float; ValueError names `key` unless it is a number in 0..high."""
     if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or not 0 <= value <= 1:
-        raise ValueError(f"{key} must be a number from 0 to 1, got {value!r}")
+            or not math.isfinite(value) or not 0 <= value <= high:
+        raise ValueError(f"{key} must be {what} from 0 to {high:g}, got {value!r}")
     return float(value)
+
+
+def _rate(key: str, value: object) -> float:
+    """`value` as a failure rate (0..1)."""
+    return _number(key, value, 1)
+
+
+def _latency(key: str, value: object) -> float:
+    """`value` as added milliseconds (0..60000)."""
+    return _number(key, value, 60_000, "a number of milliseconds")
 
 
 class CallStats:
@@ -161,14 +171,6 @@ class FaultPlan:
             return False
         h = _mix(_mix(self.seed & _MASK) ^ zlib.crc32(kind.encode()) ^ _mix(key & _MASK))
         return (h >> 11) / float(1 << 53) < rate
-
-
-def _latency(key: str, value: object) -> float:
-    """`value` as added milliseconds; ValueError names `key` unless it is a number in 0..60000."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value) or not 0 <= value <= 60_000:
-        raise ValueError(f"{key} must be a number of milliseconds from 0 to 60000, got {value!r}")
-    return float(value)
 
 
 class ApiFaults:
