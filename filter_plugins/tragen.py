@@ -12,6 +12,8 @@
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
     {{ tragen_config | tragen_monitoring_files(inventory) }}  -> rules, prometheus.yml, ...
     {{ groups.app_servers | tragen_deploy_plan(size, min_healthy) }}  -> batch_size, text, refused
+    {{ steps | tragen_deploy_canary_plan(groups.lb) }}   -> steps (percentages), refused
+    {{ batch | tragen_deploy_canary_weights(others, 10) }}  -> nginx weights: 10 % to batch
     {{ hostvars | tragen_deploy_judge(batch, ansible_play_batch) }}   -> {host: why it failed}
     {{ batch | tragen_deploy_batch_record(hostvars) }}     -> the batch as the summary shows it
     {{ rollout | tragen_deploy_summary }} / {{ rollout | tragen_deploy_failure(lock_host) }}
@@ -43,7 +45,7 @@ from tragen_runtime.config import (
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
 from tragen_runtime.config.notices import gate_summary
-from tragen_runtime.deploy import batches, plan, summary
+from tragen_runtime.deploy import batches, canary, plan, summary
 from tragen_runtime.monitoring import files as monitoring
 
 
@@ -175,6 +177,23 @@ def deploy_plan(hosts: Any, batch_size: Any, min_healthy: Any = "") -> dict[str,
     }
 
 
+def deploy_canary_plan(setting: Any, balancers: Any) -> dict[str, Any]:
+    """The canary's steps (percentages), or ``refused``: why not, for an ``assert``."""
+    try:
+        steps = canary.steps(plain(setting), len(plain(balancers) or []))
+    except canary.CanaryRefused as error:
+        return {"steps": [], "refused": str(error)}
+    # Whole percentages read as such in task names and messages ("10", not "10.0").
+    return {"steps": [int(step) if step.is_integer() else step for step in steps], "refused": ""}
+
+
+def deploy_canary_weights(batch: Any, stable: Any, percent: Any) -> dict[str, int]:
+    try:
+        return canary.weights(plain(batch), plain(stable), float(percent))
+    except canary.CanaryRefused as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
 def deploy_earlier_unfinished(play_hosts: Any, batch: Any, finished: Any) -> list[str]:
     return batches.earlier_unfinished(plain(play_hosts), plain(batch), plain(finished) or [])
 
@@ -260,6 +279,8 @@ class FilterModule:
             "tragen_monitoring_files": monitoring_files,
             "tragen_monitoring_missing_channels": missing_channels,
             "tragen_deploy_plan": deploy_plan,
+            "tragen_deploy_canary_plan": deploy_canary_plan,
+            "tragen_deploy_canary_weights": deploy_canary_weights,
             "tragen_deploy_earlier_unfinished": deploy_earlier_unfinished,
             "tragen_deploy_judge": deploy_judge,
             "tragen_deploy_batch_record": deploy_batch_record,

@@ -21,13 +21,14 @@ GOOD_BATCH = {"number": 1, "operation": "rolling update", "target": "v2",
 
 
 def run(tmp_path: Path, app_servers: int, plays: list[dict[str, object]],
-        *extra: str, host_vars: dict[str, dict[str, str]] | None = None,
+        *extra: str, host_vars: dict[str, dict[str, str]] | None = None, balancers: int = 0,
         ) -> subprocess.CompletedProcess[str]:
     hosts = {f"app{n}": {"ansible_connection": "local",
                          "ansible_python_interpreter": os.environ.get("PYTHON", "python3"),
                          **(host_vars or {}).get(f"app{n}", {})}
              for n in range(1, app_servers + 1)}
-    inventory = {"all": {"children": {"app_servers": {"hosts": hosts}},
+    lb = {f"lb{n}": {"ansible_connection": "local"} for n in range(1, balancers + 1)}
+    inventory = {"all": {"children": {"app_servers": {"hosts": hosts}, "lb": {"hosts": lb}},
                          "hosts": {"localhost": {"ansible_connection": "local"}}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(yaml.safe_dump(plays, sort_keys=False))
@@ -68,6 +69,18 @@ def test_a_refused_plan_fails_with_its_reason(tmp_path: Path) -> None:
     result = run(tmp_path, 3, plan_play(), "-e", "tragen_deploy_batch_size=2")
     assert result.returncode != 0
     assert "A batch of 2 of 3 app servers would leave 1 in service" in result.stdout
+
+
+def test_the_plan_names_the_canary_and_refuses_nonsense_steps(tmp_path: Path) -> None:
+    result = run(tmp_path, 4, plan_play(), "-e", '{"tragen_deploy_canary_steps": [10, 25]}',
+                 balancers=1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "The first batch is a canary: 10 %, 25 % of the traffic, each step analysed." \
+        in result.stdout
+    refused = run(tmp_path, 4, plan_play(), "-e", '{"tragen_deploy_canary_steps": [25, 10]}',
+                  balancers=1)
+    assert refused.returncode != 0
+    assert "tragen_deploy_canary_steps [25, 10] must grow: 10 follows 25." in refused.stdout
 
 
 def summary_play(tmp_path: Path, batches: list[dict[str, object]],

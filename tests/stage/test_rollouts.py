@@ -43,8 +43,8 @@ NEVER_READY = ["-e", "tragen_app_migrate=false", "-e", "tragen_app_database_port
                "-e", "tragen_app_ready_retries=8"]
 
 
-# The metric gate between batches, with measurements short enough for a test: 3 of 8 s each.
-ANALYSED = ["-e", "tragen_deploy_analysis=true", "-e", "tragen_deploy_analysis_interval=8"]
+# The metric gate between batches, with measurements short enough for a test: 3 of 10 s each.
+ANALYSED = ["-e", "tragen_deploy_analysis=true", "-e", "tragen_deploy_analysis_interval=10"]
 
 
 # --- reading the stage -----------------------------------------------------------------------
@@ -134,9 +134,10 @@ def config_file(tmp_path: Path, config: dict[str, Any]) -> str:
 # --- load ------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def load(sandbox: Sandbox, case: str, capsys: pytest.CaptureFixture[str]) -> Iterator[Tally]:
+def load(sandbox: Sandbox, case: str, capsys: pytest.CaptureFixture[str],
+         rate: float = RATE) -> Iterator[Tally]:
     """Runs the load generator through the load balancer for the duration of the block."""
-    generator = LoadGenerator(lb_url(sandbox), rate=RATE, workers=6)
+    generator = LoadGenerator(lb_url(sandbox), rate=rate, workers=max(6, round(rate / 5)))
     generator.start()
     started = time.monotonic()
     try:
@@ -181,11 +182,12 @@ def v1(medium: Sandbox) -> str:
 def test_rolling_update_v1_to_v2(
     medium: Sandbox, v1: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """With the metric gate between batches: a good release passes every analysis."""
+    """A good release as a canary at 25 % of the traffic, then with the metric gate between
+    batches: it passes every analysis and reaches every server."""
     assert set(releases(medium).values()) == {v1}
-    with load(medium, "rolling update v1 -> v2, analysed", capsys) as tally:
+    with load(medium, "rolling update v1 -> v2, canary 25 %, analysed", capsys) as tally:
         result = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v2",
-                                 *ANALYSED)
+                                 *ANALYSED, "-e", '{"tragen_deploy_canary_steps": [25]}')
     assert result.returncode == 0, output(result)[-6000:]
     assert releases(medium) == {host: "v2" for host in app_servers(medium)}
     assert all(state["current"] == "v2" for state in stage_state(medium).values())
@@ -193,8 +195,9 @@ def test_rolling_update_v1_to_v2(
     verdicts = re.findall(r"^analysis \d+: .*$", result.stdout, re.M)
     with capsys.disabled():
         print("\n" + "\n".join(verdicts))
-    # Two batches, three measurements each, every one with data and every gate met.
-    assert len(verdicts) == 6 and all(": successful (" in v for v in verdicts), verdicts
+    assert "The first batch is a canary: 25 % of the traffic, each step analysed." in result.stdout
+    # The canary step and two batches, three measurements each, each with data, all gates met.
+    assert len(verdicts) == 9 and all(": successful (" in v for v in verdicts), verdicts
     assert_no_failed_request(tally)
 
 
@@ -225,18 +228,23 @@ def test_release_never_ready_goes_back_in_the_first_batch(
 def test_a_release_failing_five_percent_of_api_calls_is_stopped_in_its_first_batch(
     medium: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Ready, and bad: the release's own configuration fails 5 % of API answers. The first
-    batch's analysis fails, the batch goes back to v2 and the rollout stops."""
+    """Ready, and bad: the release's own configuration fails 5 % of API answers. As a canary
+    at 10 % of the traffic (60 requests a second: 60 canary requests a measurement) its first
+    step's analysis fails, the batch goes back to v2 and the rollout stops."""
     config = tragen_config(medium)
     config.setdefault("runtime", {}).setdefault("faults", {})["api_error_rate"] = 0.05
     before = stage_state(medium)
-    with load(medium, "rolling update to v3-faulty, analysed", capsys) as tally:
+    with load(medium, "rolling update to v3-faulty, canary 10 % then 50 %", capsys,
+              rate=2 * RATE) as tally:
         result = medium.playbook("playbooks/rolling_update.yml",
                                  "-e", "tragen_app_release_id=v3-faulty",
-                                 "-e", config_file(tmp_path, config), *ANALYSED)
+                                 "-e", config_file(tmp_path, config), *ANALYSED,
+                                 "-e", '{"tragen_deploy_canary_steps": [10, 50]}')
     text = output(result)
     assert result.returncode != 0, text[-6000:]
     assert "stopped in batch 1" in text, text[-6000:]
+    assert "canary step (percent): 10" in text, text[-6000:]
+    assert "canary step (percent): 50" not in text, "the canary went past its first step"
     measured = re.search(r"analysis failed after (\d+) measurement\(s\)", text)
     assert measured, text[-6000:]
     with capsys.disabled():
