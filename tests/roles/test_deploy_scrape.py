@@ -1,0 +1,51 @@
+"""tragen_deploy's scrape module (library/tragen_deploy_scrape.py): every server's /metrics at
+once, the analysed families kept, an unreachable server named, not failed."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.roles.role_files import load_role_file
+
+SCRAPE = load_role_file("tragen_deploy/library/tragen_deploy_scrape.py")
+METRICS = """\
+# TYPE tragen_http_requests_total counter
+tragen_http_requests_total{method="GET",route="/api/v1/portfolio",status="200"} 3.0
+tragen_api_latency_seconds_bucket{le="0.01",route="/api/v1/portfolio"} 3.0
+tragen_api_latency_seconds_sum{route="/api/v1/portfolio"} 0.01
+tragen_agents_running 5.0
+"""
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = METRICS.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.97.21", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.97.21:{httpd.server_address[1]}/metrics"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_scrape_keeps_the_analysed_families_and_names_the_unreachable(server: str) -> None:
+    # Nothing listens on 127.0.97.22:1: refused at once.
+    metrics, errors = SCRAPE.scrape({"app1": server, "app2": "http://127.0.97.22:1/metrics"},
+                                    timeout=2)
+    assert metrics == {"app1": "\n".join(METRICS.splitlines()[1:3])}
+    assert list(errors) == ["app2"] and "127.0.97.22:1" in errors["app2"]
