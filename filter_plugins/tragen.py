@@ -12,7 +12,7 @@
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
     {{ tragen_config | tragen_monitoring_files(inventory) }}  -> rules, prometheus.yml, ...
     {{ groups.app_servers | tragen_deploy_plan(size, min_healthy) }}  -> batch_size, text, refused
-    {{ steps | tragen_deploy_canary_plan(groups.lb) }}   -> steps (percentages), refused
+    {{ steps | tragen_deploy_canary_plan(groups.lb) }}   -> steps, text, refused
     {{ batch | tragen_deploy_canary_weights(others, 10) }}  -> nginx weights: 10 % to batch
     {{ hostvars | tragen_deploy_judge(batch, ansible_play_batch) }}   -> {host: why it failed}
     {{ batch | tragen_deploy_batch_record(hostvars) }}     -> the batch as the summary shows it
@@ -182,9 +182,10 @@ def deploy_canary_plan(setting: Any, balancers: Any) -> dict[str, Any]:
     try:
         steps = canary.steps(plain(setting), len(plain(balancers) or []))
     except canary.CanaryRefused as error:
-        return {"steps": [], "refused": str(error)}
-    # Whole percentages read as such in task names and messages ("10", not "10.0").
-    return {"steps": [int(step) if step.is_integer() else step for step in steps], "refused": ""}
+        return {"steps": [], "refused": str(error), "text": ""}
+    # Whole percentages read as such in task names ("10", not "10.0").
+    return {"steps": [int(step) if step.is_integer() else step for step in steps], "refused": "",
+            "text": canary.describe(steps)}
 
 
 def deploy_canary_weights(batch: Any, stable: Any, percent: Any) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tragen_runtime.deploy.canary import CanaryRefused, steps, weights
+from tragen_runtime.deploy.canary import CanaryRefused, describe, steps, weights
 
 
 def share(of: list[str], given: dict[str, int]) -> float:
@@ -60,3 +60,9 @@ def test_weights_need_both_sides_and_a_share_between_0_and_100() -> None:
         weights(["app1"], [], 10)
     with pytest.raises(CanaryRefused, match="not between 0 and 100"):
         weights(["app1"], ["app2"], 100)
+
+
+def test_the_plan_names_the_steps_in_plain_percentages() -> None:
+    assert describe([10.0, 12.5]) == ("The first batch is a canary: 10 %, 12.5 % of the traffic, "
+                                      "each step analysed.")
+    assert describe([]) == ""

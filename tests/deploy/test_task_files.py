@@ -3,15 +3,15 @@ are wired to the facts the playbooks hand on (serial, batches, the lock)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import yaml
+
+from tests.http_stub import StubServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,50 +149,32 @@ def test_steps_that_pass_keep_the_lock_for_the_rest_of_the_run(tmp_path: Path) -
 
 
 
-class MetricsServer:
-    """A stand-in app server's /metrics on a loopback address: API answers that grow at
-    ``rate`` a second from start, ``error_share`` of them 500."""
+def metrics_server(address: str, port: int, rate: float, error_share: float) -> StubServer:
+    """A stand-in app server's /metrics: API answers that grow at ``rate`` a second from
+    start, ``error_share`` of them 500."""
+    started = time.monotonic()
+    route = 'route="/api/v1/portfolio"'
 
-    def __init__(self, address: str, port: int, rate: float, error_share: float) -> None:
-        started = time.monotonic()
+    def body() -> str:
+        answered = rate * (time.monotonic() - started)
+        errors = answered * error_share
+        return "\n".join([
+            f'tragen_http_requests_total{{method="GET",{route},status="200"}} {answered - errors}',
+            f'tragen_http_requests_total{{method="GET",{route},status="500"}} {errors}',
+            f'tragen_api_latency_seconds_bucket{{le="0.01",{route}}} {answered}',
+            f'tragen_api_latency_seconds_bucket{{le="+Inf",{route}}} {answered}', ""])
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                answered = rate * (time.monotonic() - started)
-                errors = answered * error_share
-                route = 'route="/api/v1/portfolio"'
-                body = "\n".join([
-                    f'tragen_http_requests_total{{method="GET",{route},status="200"}} '
-                    f"{answered - errors}",
-                    f'tragen_http_requests_total{{method="GET",{route},status="500"}} {errors}',
-                    f'tragen_api_latency_seconds_bucket{{le="0.01",{route}}} {answered}',
-                    f'tragen_api_latency_seconds_bucket{{le="+Inf",{route}}} {answered}',
-                    ""]).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((address, port), Handler)
-        self.port: int = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return StubServer(address, port, body)
 
 
 def analyse(tmp_path: Path, canary_errors: float) -> subprocess.CompletedProcess[str]:
     """analysis.yml in a serial play of three app servers (batches of two): app1 and app2
     are the first batch (the canary), app3 its baseline. Each answers on its own loopback
     address; the canaries fail ``canary_errors`` of their API answers."""
-    servers = [MetricsServer("127.0.97.1", 0, 200, canary_errors)]
+    servers = [metrics_server("127.0.97.1", 0, 200, canary_errors)]
     port = servers[0].port
-    servers += [MetricsServer("127.0.97.2", port, 200, canary_errors),
-                MetricsServer("127.0.97.3", port, 200, 0)]
+    servers += [metrics_server("127.0.97.2", port, 200, canary_errors),
+                metrics_server("127.0.97.3", port, 200, 0)]
     play = [{"name": "Roll", "hosts": "app_servers", "gather_facts": False, "serial": 2,
              "max_fail_percentage": 0,
              "vars": {"tragen_deploy_app_port": port, "tragen_deploy_analysis_count": 2,

@@ -3,12 +3,11 @@ once, the analysed families kept, an unreachable server named, not failed."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.http_stub import StubServer
 from tests.roles.role_files import load_role_file
 
 SCRAPE = load_role_file("tragen_deploy/library/tragen_deploy_scrape.py")
@@ -23,24 +22,11 @@ tragen_agents_running 5.0
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            body = METRICS.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.97.21", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    stub = StubServer("127.0.97.21", 0, lambda: METRICS)
     try:
-        yield f"http://127.0.97.21:{httpd.server_address[1]}/metrics"
+        yield f"{stub.url}/metrics"
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        stub.close()
 
 
 def test_scrape_keeps_the_analysed_families_and_names_the_unreachable(server: str) -> None:

@@ -63,3 +63,11 @@ def weights(canary: Sequence[str], stable: Sequence[str], percent: float) -> dic
     common = reduce(math.gcd, (canary_weight, stable_weight))
     return {**{host: canary_weight // common for host in canary},
             **{host: stable_weight // common for host in stable}}
+
+
+def describe(chosen: Sequence[float]) -> str:
+    """The canary's line of the batch plan ('' without steps)."""
+    if not chosen:
+        return ""
+    shares = " %, ".join(f"{step:g}" for step in chosen)
+    return f"The first batch is a canary: {shares} % of the traffic, each step analysed."
