@@ -34,6 +34,8 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_check_inventory",
         "tragen_config_notice_summary",
         "tragen_deploy_batch_record",
+        "tragen_deploy_canary_plan",
+        "tragen_deploy_canary_weights",
         "tragen_deploy_earlier_unfinished",
         "tragen_deploy_failure",
         "tragen_deploy_judge",
@@ -150,3 +152,14 @@ def test_check_inventory_reads_only_the_variables_it_needs() -> None:
         "inventory.hosts.app1.tragen_admin_token: expected a real secret, "
         "found the placeholder 'CHANGE_ME'"
     ]
+
+
+def test_canary_filters_plan_the_steps_and_weigh_the_batch() -> None:
+    plan = FILTERS["tragen_deploy_canary_plan"]
+    assert plan([10, 12.5], ["lb1"]) == {
+        "steps": [10, 12.5], "refused": "",
+        "text": "The first batch is a canary: 10 %, 12.5 % of the traffic, each step analysed."}
+    assert "needs a load balancer" in plan([10], [])["refused"]
+    assert FILTERS["tragen_deploy_canary_weights"](["app1"], ["app2"], 25) == {"app1": 1, "app2": 3}
+    with pytest.raises(AnsibleFilterError, match="both sides"):
+        FILTERS["tragen_deploy_canary_weights"](["app1"], [], 25)
