@@ -185,15 +185,31 @@ def _conninfo(settings: DatabaseSettings, host: str) -> str:
                          connect_timeout=3, application_name="tragen-runtime")
 
 
+# A replica's replay lag in seconds. Caught up (it has replayed all it received) is 0 however
+# long ago the last transaction was: an idle primary must not make its replicas look stale. Behind,
+# it is the age of the last transaction replayed: a replica whose replay stopped (paused, or
+# stuck on a conflict) grows stale by the second while the primary writes.
+REPLICA_LAG_SQL = (
+    "SELECT pg_is_in_recovery(), CASE"
+    " WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0"
+    " ELSE COALESCE(EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp())), 0) END")
+
+
 class PostgresDatabase:
-    """psycopg_pool pools: one for the primary, one per replica (opened after fork)."""
+    """psycopg_pool pools: one for the primary, one per replica (opened after fork).
+
+    Replicas get reads only once `refresh_replicas` has measured their lag within bound; it
+    measures again at most every `replica_check_interval` seconds.
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, settings: DatabaseSettings, min_size: int, max_size: int) -> None:
+    def __init__(self, settings: DatabaseSettings, min_size: int, max_size: int,
+                 replica_check_interval: float = 5.0) -> None:
         from psycopg_pool import ConnectionPool
 
         self.settings = settings
+        self.replica_check_interval = replica_check_interval
 
         def pool(host: str) -> Any:
             return ConnectionPool(_conninfo(settings, host), min_size=min_size,
@@ -244,13 +260,11 @@ class PostgresDatabase:
         report: dict[str, Any] = {}
         if time.monotonic() < self._next_refresh:
             return report
-        self._next_refresh = time.monotonic() + 5.0
+        self._next_refresh = time.monotonic() + self.replica_check_interval
         for host, pool in self._replicas.items():
             try:
                 with self._tx(pool, timeout=0.5) as tx:
-                    rows = tx.execute(
-                        "SELECT pg_is_in_recovery(), COALESCE(EXTRACT(EPOCH FROM "
-                        "(now() - pg_last_xact_replay_timestamp())), 0)")
+                    rows = tx.execute(REPLICA_LAG_SQL)
                 lag = float(rows[0][1]) if rows[0][0] else 0.0
                 ok = lag <= self.settings.replica_max_lag
                 report[host] = {"lag_seconds": round(lag, 3), "used_for_reads": ok}
