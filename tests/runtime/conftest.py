@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.runtime.services import PG_BIN, Postgres, Redis, postgres_server, redis_server
+from tests.runtime.services import (
+    PG_BIN,
+    Postgres,
+    Redis,
+    postgres_replica,
+    postgres_server,
+    redis_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +22,13 @@ def postgres() -> Iterator[Postgres]:
     if not (PG_BIN / "postgres").exists():
         pytest.skip(f"PostgreSQL binaries not found under {PG_BIN}")
     with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def replica(postgres: Postgres) -> Iterator[Postgres]:
+    """A streaming hot standby of the session's PostgreSQL."""
+    with postgres_replica(postgres) as server:
         yield server
 
 

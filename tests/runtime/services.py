@@ -126,6 +126,49 @@ def postgres_server() -> Iterator[Postgres]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+REPLICA_HOST = "127.0.9.4"
+
+
+@contextlib.contextmanager
+def postgres_replica(primary: Postgres) -> Iterator[Postgres]:
+    """A hot standby of `primary` on its own address: pg_basebackup -R, then streaming
+    replication, the way the stage's replicas are made."""
+    base = Path(tempfile.mkdtemp(prefix="tragen-pg-replica-", dir="/tmp"))
+    base.chmod(0o755)
+    datadir, sockdir = base / "data", base / "sock"
+    sockdir.mkdir()
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        for path in (base, sockdir):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_basebackup"), "-h", primary.host,
+                                 "-p", str(primary.port), "-U", primary.user, "-D", str(datadir),
+                                 "-X", "stream", "-R", "--no-sync"]),
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = free_port(REPLICA_HOST)
+    log = open(base / "postgres.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        _as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
+                      "-h", REPLICA_HOST, "-p", str(port), "-c", "fsync=off",
+                      "-c", "max_connections=200", "-c", "shared_buffers=32MB"]),
+        stdout=log, stderr=subprocess.STDOUT)
+    server = Postgres(REPLICA_HOST, port, datadir, proc)
+    try:
+        import psycopg
+
+        def streams() -> bool:
+            with psycopg.connect(server.conninfo(), connect_timeout=1) as conn:
+                row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+            return row is not None and row[0] == "streaming"
+
+        wait_for(streams, 30, "the replica to stream from its primary")
+        yield server
+    finally:
+        stop(proc, 15)
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @dataclass
 class Redis:
     host: str

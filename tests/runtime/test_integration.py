@@ -232,38 +232,67 @@ def test_redis_down_degrades_but_stays_ready(tmp_path: Path, postgres: Postgres)
     assert check.returncode == 1 and "redis unreachable" in check.stderr
 
 
-def test_cluster_reads_from_replica_within_lag(postgres: Postgres) -> None:
-    """postgresql_cluster: writes to the primary, reads from a replica whose lag is in bound.
-
-    The "replica" here is the same server under another address form (not in recovery, so
-    its lag is 0); a replica that cannot be reached gets no reads.
-    """
+def test_cluster_reads_go_to_a_replica_in_bound_and_leave_it_while_it_lags(
+        postgres: Postgres, replica: Postgres) -> None:
+    """postgresql_cluster with read_write_split, against a real streaming replica: reads go to
+    it while its replay lag is within bound, not while its replay is paused and the primary
+    writes, and again once it has caught up; an idle primary does not make it stale; a replica
+    that cannot be reached gets no reads."""
     from tragen_runtime.settings import settings_from_config
-    from tragen_runtime.storage.db import open_database
+    from tragen_runtime.storage.db import PostgresDatabase
     from tragen_runtime.storage.migrations import migrate
 
     dbname = postgres.create_database()
+    good, bad = f"{replica.host}:{replica.port}", "127.0.9.3:1"
     settings = settings_from_config({
         "database": {"type": "postgresql_cluster", "primary": postgres.host,
-                     "replicas": [f"{postgres.host}:{postgres.port}", "127.0.9.3:1"],
-                     "read_write_split": True, "max_connections": 20, "connection_pool": True},
+                     "replicas": [good, bad], "read_write_split": True,
+                     "max_connections": 20, "connection_pool": True},
         "runtime": {"database": {"port": postgres.port, "user": postgres.user,
-                                 "replica_max_lag_seconds": 2}},
+                                 "replica_max_lag_seconds": 1}},
     }, env={})
-    settings = type(settings)(**{**settings.__dict__, "database": type(settings.database)(
-        **{**settings.database.__dict__, "database": dbname})})
-    db = open_database(settings.database, workers=2)
-    try:
-        migrate(db)
-        report = db.refresh_replicas()
-        good, bad = f"{postgres.host}:{postgres.port}", "127.0.9.3:1"
-        assert report[good]["used_for_reads"] is True and report[good]["lag_seconds"] == 0
-        assert report[bad]["used_for_reads"] is False
+    database = type(settings.database)(**{**settings.database.__dict__, "database": dbname})
+    db = PostgresDatabase(database, 1, 2, replica_check_interval=0)
+
+    def add_worker(worker_id: str) -> None:
         with db.write() as tx:
             tx.execute("INSERT INTO workers (worker_id, host, pid, release_id, started_at, "
-                       "heartbeat_at) VALUES ('w', 'h', 1, 'r', 0, 0)")
+                       "heartbeat_at) VALUES (%s, 'h', 1, 'r', 0, 0)", (worker_id,))
+
+    def read() -> tuple[bool, int]:
+        """(answered by a replica, workers it sees)."""
         with db.read() as tx:
-            assert tx.execute("SELECT COUNT(*) FROM workers")[0][0] == 1
+            row = tx.execute("SELECT pg_is_in_recovery(), (SELECT COUNT(*) FROM workers)")[0]
+        return bool(row[0]), int(row[1])
+
+    def replica_sql(sql: str) -> None:
+        with psycopg.connect(replica.conninfo(), autocommit=True) as conn:
+            conn.execute(sql)
+
+    try:
+        migrate(db)
+        add_worker("w1")
+        report = wait_for(lambda: (r := db.refresh_replicas())[good]["used_for_reads"] and r,
+                          10, "the replica to be used for reads")
+        assert report[bad] == {"error": report[bad]["error"], "used_for_reads": False}
+        assert wait_for(lambda: read() == (True, 1), 10, "the replica to have the first row")
+
+        # Idle primary for longer than the bound: the replica is caught up, so it stays.
+        time.sleep(1.5)
+        assert db.refresh_replicas()[good] == {"lag_seconds": 0.0, "used_for_reads": True}
+
+        replica_sql("SELECT pg_wal_replay_pause()")
+        try:
+            add_worker("w2")
+            lagging = wait_for(lambda: not (r := db.refresh_replicas())[good]["used_for_reads"]
+                               and r, 10, "the paused replica to be left out of reads")
+            assert lagging[good]["lag_seconds"] > 1, lagging
+            assert read() == (False, 2), "reads went to the primary, which has the new row"
+        finally:
+            replica_sql("SELECT pg_wal_replay_resume()")
+        wait_for(lambda: db.refresh_replicas()[good]["used_for_reads"], 10,
+                 "the replica to come back once it has caught up")
+        assert read() == (True, 2)
     finally:
         db.close()
 
