@@ -99,3 +99,20 @@ def test_workers_starting_together_take_their_share_at_once(db: SqliteDatabase) 
     repo.sync_agents(db, specs, 0.0)
     first = LeaseManager(db, "h:1:x", "h", 1, "r1", ttl=10.0, min_live=2)
     assert len(first.run_round(100.0, {s.agent_id for s in specs}).owned) == 21
+
+
+def test_cluster_writes_go_to_whichever_server_is_writable_primary_first() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from tragen_runtime.settings import DatabaseSettings
+    from tragen_runtime.storage.db import writer_conninfo
+
+    cluster = DatabaseSettings(kind="postgresql_cluster", host="db1", port=5433,
+                               replicas=("db2", "db3:6432"), database="tragen_prod")
+    assert conninfo_to_dict(writer_conninfo(cluster)) | {"password": None} == {
+        "host": "db1,db2,db3", "port": "5433,5433,6432", "dbname": "tragen_prod",
+        "user": "tragen", "password": None, "connect_timeout": "3",
+        "application_name": "tragen-runtime", "target_session_attrs": "read-write"}
+    single = DatabaseSettings(kind="postgresql", host="db.internal", replicas=("ignored",))
+    assert conninfo_to_dict(writer_conninfo(single))["host"] == "db.internal"
+    assert "target_session_attrs" not in conninfo_to_dict(writer_conninfo(single))

@@ -1,8 +1,9 @@
 """Database access for SQLite (WAL) and PostgreSQL (psycopg 3 pools, primary + replicas).
 
 SQL is written once with `%s` placeholders; the SQLite backend rewrites them to `?`.
-`write()` opens a transaction on the primary; `read()` may use a replica whose lag is within
-`runtime.database.replica_max_lag_seconds` when `read_write_split` is on.
+`write()` opens a transaction on the primary (in a cluster: whichever configured server accepts
+writes, so a promoted replica takes them without a restart); `read()` may use a replica whose lag
+is within `runtime.database.replica_max_lag_seconds` when `read_write_split` is on.
 """
 
 from __future__ import annotations
@@ -174,15 +175,32 @@ class _PgTx:
             cur.executemany(sql, [tuple(r) for r in rows])
 
 
-def _conninfo(settings: DatabaseSettings, host: str) -> str:
+def _conninfo(settings: DatabaseSettings, hosts: Sequence[str], **extra: str) -> str:
+    """libpq connection string to `hosts` ("host" or "host:port"), tried in turn."""
     from psycopg.conninfo import make_conninfo
 
-    hostname, _, port = host.rpartition(":")
-    if not hostname:
-        hostname, port = host, str(settings.port)
-    return make_conninfo("", host=hostname, port=port, dbname=settings.database,
-                         user=settings.user, password=settings.password or None,
-                         connect_timeout=3, application_name="tragen-runtime")
+    names, ports = [], []
+    for host in hosts:
+        hostname, _, port = host.rpartition(":")
+        if not hostname:
+            hostname, port = host, str(settings.port)
+        names.append(hostname)
+        ports.append(port)
+    return make_conninfo("", host=",".join(names), port=",".join(ports),
+                         dbname=settings.database, user=settings.user,
+                         password=settings.password or None, connect_timeout=3,
+                         application_name="tragen-runtime", **extra)
+
+
+def writer_conninfo(settings: DatabaseSettings) -> str:
+    """Where writes go. A cluster's writes go to whichever of its servers accepts them
+    (libpq's target_session_attrs=read-write), the configured primary first: once a replica has
+    been promoted, new connections find it without a restart."""
+    assert settings.host is not None
+    if settings.kind != "postgresql_cluster":
+        return _conninfo(settings, [settings.host])
+    return _conninfo(settings, [settings.host, *settings.replicas],
+                     target_session_attrs="read-write")
 
 
 # A replica's replay lag in seconds. Caught up (it has replayed all it received) is 0 however
@@ -211,15 +229,14 @@ class PostgresDatabase:
         self.settings = settings
         self.replica_check_interval = replica_check_interval
 
-        def pool(host: str) -> Any:
-            return ConnectionPool(_conninfo(settings, host), min_size=min_size,
-                                  max_size=max_size, timeout=5,
+        def pool(conninfo: str, name: str) -> Any:
+            return ConnectionPool(conninfo, min_size=min_size, max_size=max_size, timeout=5,
                                   max_lifetime=settings.pool_lifetime, open=False,
-                                  name=f"tragen-{host}")
+                                  name=f"tragen-{name}")
 
         assert settings.host is not None
-        self._primary = pool(settings.host)
-        self._replicas = {h: pool(h) for h in settings.replicas} \
+        self._primary = pool(writer_conninfo(settings), "primary")
+        self._replicas = {h: pool(_conninfo(settings, [h]), h) for h in settings.replicas} \
             if settings.read_write_split else {}
         self._replica_ok: dict[str, bool] = {h: False for h in self._replicas}
         self._rr = 0
@@ -236,6 +253,11 @@ class PostgresDatabase:
                 yield _PgTx(conn)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"PostgreSQL: {exc}") from exc
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            # The server this pool writes to is a replica now (a failed-over primary that came
+            # back as one): every connection of the pool goes, the new ones find the primary.
+            pool.drain()
+            raise DatabaseUnavailable(f"PostgreSQL turned read-only, reconnecting: {exc}") from exc
         except Exception as exc:
             if type(exc).__name__ == "PoolTimeout":
                 raise DatabaseUnavailable(f"PostgreSQL pool: {exc}") from exc
