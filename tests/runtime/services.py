@@ -83,7 +83,7 @@ class Postgres:
         return name
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
+def as_postgres(cmd: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return cmd
     return ["runuser", "-u", "postgres", "--", *cmd]
@@ -99,13 +99,13 @@ def postgres_server() -> Iterator[Postgres]:
         entry = pwd.getpwnam("postgres")
         for path in (base, sockdir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "tragen",
+    subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "tragen",
                                  "--auth=trust", "-E", "UTF8", "--no-sync"]),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port = free_port(PG_HOST)
     log = open(base / "postgres.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        _as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
+        as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
                       "-h", PG_HOST, "-p", str(port), "-c", "fsync=off",
                       "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                       "-c", "max_connections=200", "-c", "shared_buffers=64MB"]),
@@ -141,14 +141,14 @@ def postgres_replica(primary: Postgres) -> Iterator[Postgres]:
         entry = pwd.getpwnam("postgres")
         for path in (base, sockdir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    subprocess.run(_as_postgres([str(PG_BIN / "pg_basebackup"), "-h", primary.host,
+    subprocess.run(as_postgres([str(PG_BIN / "pg_basebackup"), "-h", primary.host,
                                  "-p", str(primary.port), "-U", primary.user, "-D", str(datadir),
                                  "-X", "stream", "-R", "--no-sync"]),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port = free_port(REPLICA_HOST)
     log = open(base / "postgres.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        _as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
+        as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
                       "-h", REPLICA_HOST, "-p", str(port), "-c", "fsync=off",
                       "-c", "max_connections=200", "-c", "shared_buffers=32MB"]),
         stdout=log, stderr=subprocess.STDOUT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,14 @@ import pytest
 
 from tests.runtime.load import Load
 from tests.runtime.services import (
+    PG_BIN,
     Gunicorn,
     Postgres,
     Redis,
+    as_postgres,
     free_port,
+    postgres_replica,
+    postgres_server,
     run_cli,
     runtime_env,
     wait_for,
@@ -295,6 +300,102 @@ def test_cluster_reads_go_to_a_replica_in_bound_and_leave_it_while_it_lags(
         assert read() == (True, 2)
     finally:
         db.close()
+
+
+def _cluster_database(primary: Postgres, replica: Postgres) -> Any:
+    """The runtime's database for a postgresql_cluster of these two servers."""
+    from tragen_runtime.settings import settings_from_config
+    from tragen_runtime.storage.db import PostgresDatabase
+    from tragen_runtime.storage.migrations import migrate
+
+    settings = settings_from_config({
+        "database": {"type": "postgresql_cluster", "primary": f"{primary.host}:{primary.port}",
+                     "database": primary.create_database(),
+                     "replicas": [f"{replica.host}:{replica.port}"], "read_write_split": False,
+                     "max_connections": 20, "connection_pool": True},
+        "runtime": {"database": {"user": primary.user}},
+    }, env={})
+    db = PostgresDatabase(settings.database, 1, 2)
+    migrate(db)
+    return db
+
+
+def _write_lands_on(db: Any, worker_id: str) -> int:
+    """Writes a row and answers the port of the server that took it."""
+    with db.write() as tx:
+        tx.execute("INSERT INTO workers (worker_id, host, pid, release_id, started_at, "
+                   "heartbeat_at) VALUES (%s, 'h', 1, 'r', 0, 0)", (worker_id,))
+        return int(tx.execute("SELECT inet_server_port()")[0][0])
+
+
+def _first_write_after(db: Any, worker_id: str, timeout: float) -> tuple[int, float, int]:
+    """(port that took the write, seconds until it did, writes refused before it)."""
+    from tragen_runtime.storage.db import DatabaseUnavailable
+
+    start, refused = time.monotonic(), 0
+    while time.monotonic() - start < timeout:
+        try:
+            return _write_lands_on(db, worker_id), time.monotonic() - start, refused
+        except DatabaseUnavailable:
+            refused += 1
+            time.sleep(0.2)
+    raise AssertionError(f"no write succeeded within {timeout}s ({refused} refused)")
+
+
+def _sql(server: Postgres, sql: str) -> Any:
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        row = cursor.fetchone() if cursor.description else None
+    return row[0] if row else None
+
+
+def _wait_caught_up(primary: Postgres, replica: Postgres) -> None:
+    """Until the replica has replayed all the primary wrote. Replication is asynchronous here:
+    a replica promoted earlier would lack the tables, which is what synchronous mode is for."""
+    end = _sql(primary, "SELECT pg_switch_wal()::text")  # flushes what synchronous_commit=off held
+    wait_for(lambda: _sql(replica, f"SELECT pg_last_wal_replay_lsn() >= '{end}'::pg_lsn"), 10,
+             "the replica to replay all the primary wrote")
+
+
+def test_cluster_writes_find_a_promoted_replica_once_the_primary_crashed() -> None:
+    """A crashed primary, a replica promoted (what Patroni does): the same pools write to the
+    new primary, without a restart."""
+    with postgres_server() as primary, postgres_replica(primary) as replica:
+        db = _cluster_database(primary, replica)
+        try:
+            assert _write_lands_on(db, "before") == primary.port
+            _wait_caught_up(primary, replica)
+            subprocess.run(as_postgres([str(PG_BIN / "pg_ctl"), "stop", "-m", "immediate",
+                                         "-D", str(primary.datadir)]),
+                           check=True, capture_output=True)
+            _sql(replica, "SELECT pg_promote()")
+            port, seconds, refused = _first_write_after(db, "after", timeout=30)
+            print(f"\nfirst write after the crash and promotion: {seconds:.2f} s, "
+                  f"{refused} writes refused before it")
+            assert port == replica.port
+        finally:
+            db.close()
+
+
+def test_cluster_writes_leave_a_primary_that_turned_read_only() -> None:
+    """An old primary that is back as a read-only server keeps its pooled connections open:
+    the first write refused there empties the pool, and the next finds the new primary."""
+    with postgres_server() as primary, postgres_replica(primary) as replica:
+        db = _cluster_database(primary, replica)
+        try:
+            assert _write_lands_on(db, "before") == primary.port
+            _wait_caught_up(primary, replica)
+            _sql(replica, "SELECT pg_promote()")
+            _sql(primary, "ALTER SYSTEM SET default_transaction_read_only = on")
+            _sql(primary, "SELECT pg_reload_conf()")
+            wait_for(lambda: _sql(primary, "SHOW default_transaction_read_only") == "on", 5,
+                     "the old primary to turn read-only")
+            time.sleep(0.5)  # the pooled sessions read the reloaded setting asynchronously
+            port, _, refused = _first_write_after(db, "after", timeout=15)
+            assert port == replica.port
+            assert refused <= 1, "only the write on the pooled read-only connection is refused"
+        finally:
+            db.close()
 
 
 def test_l2_through_sentinel(redis: Redis) -> None:
