@@ -378,14 +378,13 @@ REGISTRY: tuple[Entry, ...] = (
     ),
     ActedOn(
         "$.database.replicas",
-        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:PostgresDatabase"),
-        "servers reads go to in turn while their replay lag is within "
-        "runtime.database.replica_max_lag_seconds (the hosts cloned come from the inventory)",
+        ("tragen_runtime.settings:_database", "tragen_runtime.storage.db:PostgresDatabase",
+         "tragen_runtime.storage.db:writer_conninfo"),
+        "where writes go once one of them is the writable server (target_session_attrs="
+        "read-write, the primary tried first); with read_write_split, the servers reads go to "
+        "in turn while their replay lag is within runtime.database.replica_max_lag_seconds "
+        "(the hosts cloned come from the inventory)",
         "none",
-        IgnoredWhen(
-            "read_write_split", _DISABLED,
-            "every query goes to the primary",
-        ),
     ),
     ActedOn(
         "$.database.read_write_split",
@@ -395,8 +394,8 @@ REGISTRY: tuple[Entry, ...] = (
     ),
     NotActedOn(
         "$.database.failover",
-        "no failover manager (Patroni) is deployed yet: the runtime always connects to the "
-        "configured primary (issue: postgresql-ha)",
+        "no failover manager (Patroni) is deployed yet: nothing promotes a replica when the "
+        "primary dies; the runtime's writes follow one promoted by hand (issue: postgresql-ha)",
     ),
     # -- load_balancing ----------------------------------------------------------------------
     NotActedOn(
