@@ -143,7 +143,7 @@ def postgres_replica(primary: Postgres) -> Iterator[Postgres]:
             os.chown(path, entry.pw_uid, entry.pw_gid)
     subprocess.run(as_postgres([str(PG_BIN / "pg_basebackup"), "-h", primary.host,
                                  "-p", str(primary.port), "-U", primary.user, "-D", str(datadir),
-                                 "-X", "stream", "-R", "--no-sync"]),
+                                 "-X", "stream", "-R", "--no-sync", "--checkpoint=fast"]),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port = free_port(REPLICA_HOST)
     log = open(base / "postgres.log", "wb")  # noqa: SIM115 - closed below
