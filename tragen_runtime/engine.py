@@ -30,6 +30,7 @@ from tragen_runtime import metrics
 from tragen_runtime.agents import AgentSpec
 from tragen_runtime.broker import INITIAL_CASH, Account, BrokerUnavailable, PaperBroker, Side
 from tragen_runtime.cache import TieredCache
+from tragen_runtime.colours import ColourState, colour_state
 from tragen_runtime.indicators import Indicators
 from tragen_runtime.market import MarketDataUnavailable, MarketFeed
 from tragen_runtime.risk import order_quantity
@@ -102,6 +103,7 @@ class EngineStatus:
     live_workers: int = 0
     fair_share: int = 0
     rss_bytes: int = 0
+    colour: ColourState = ColourState(None)  # blue-green: does this worker take leases
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class Engine:
         self.report = report
         self.on_faults = on_faults
         self.clock = clock
-        self.status = EngineStatus()
+        self.status = EngineStatus(colour=ColourState(settings.colour))
         self.agents: Mapping[str, RunningAgent] = {}  # replaced, never mutated in place
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,6 +220,8 @@ class Engine:
             if not self._check_schema():
                 return
             self._sync(now)
+            if not self._colour_is_live():
+                return
             sample = self._sample()
             self._lease(now, sample)
             self._evaluate_safety(now, sample)
@@ -235,6 +239,21 @@ class Engine:
             self.status.problems = (problem,)
             self.status.scheduled = False
         return self._schema_ok
+
+    def _colour_is_live(self) -> bool:
+        """Blue-green: the idle colour gives back every agent and takes none (see colours)."""
+        state = colour_state(self.settings.colour, self.settings.live_colour_file)
+        self.status.colour = state
+        if state.takes_leases:
+            return True
+        if self.agents or self.leases.owned or self.status.live_workers:
+            log.info("colour %s is idle (live: %s): giving back %d agents", state.colour,
+                     state.live or "unknown", len(self.leases.owned))
+            self._release_all()
+        self.status.live_workers = self.status.fair_share = 0
+        self.status.problems = (state.problem,) if state.problem else ()
+        self.status.scheduled = state.problem is None
+        return False
 
     def _sync(self, now: float) -> None:
         if not self._synced:

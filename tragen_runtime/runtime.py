@@ -169,6 +169,8 @@ class Runtime:
                             "fair_share": status.fair_share, "tick": status.tick,
                             "standby_here": status.standby}
         checks["safety"] = self.engine.view.as_dict()
+        if self.settings.colour is not None:
+            checks["colour"] = status.colour.as_dict()
         if self.settings.notes:
             checks["notes"] = list(self.settings.notes)
         memory = agent_memory_check(

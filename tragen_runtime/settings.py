@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tragen_runtime.colours import check_colour
 from tragen_runtime.configsource import ConfigError, config_digest, load_config
 from tragen_runtime.faults import FaultPlan
 from tragen_runtime.market import DEFAULT_SYMBOLS, SCENARIOS, scenario_start_tick
@@ -101,6 +102,9 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
     faults: FaultPlan = FaultPlan()  # runtime.faults: the configured failure rates
+    # Blue-green (tragen_runtime.colours): this unit's colour and the file naming the live one.
+    colour: str | None = None
+    live_colour_file: str | None = None
 
 
 def _host_port(text: str, default_port: int) -> tuple[str, int]:
@@ -259,6 +263,10 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         problems.append(str(exc))
         database = DatabaseSettings()
     redis, notes = _redis(config, runtime)
+    colour = env.get("TRAGEN_COLOUR") or None
+    colour_problem = check_colour(colour)
+    if colour_problem:
+        problems.append(colour_problem)
     if problems:
         raise ConfigError("\n".join(f"- {p}" for p in problems))
     tick = float(market.get("tick_interval", 1.0))
@@ -292,6 +300,8 @@ def settings_from_config(config: dict[str, Any], env: Mapping[str, str] | None =
         admin_token=env.get("TRAGEN_ADMIN_TOKEN") or None,
         notes=tuple(notes),
         faults=faults,
+        colour=colour,
+        live_colour_file=env.get("TRAGEN_LIVE_COLOUR_FILE") or None,
     )
 
 
