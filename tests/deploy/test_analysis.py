@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 
 from tragen_runtime.deploy.analysis import (
+    FAMILIES,
     Counts,
     Gates,
+    Kpis,
     Limits,
     Measurement,
     analyse,
+    chosen_kpis,
     error,
     measure,
     measure_window,
@@ -233,3 +236,75 @@ def test_analyse_needs_a_canary() -> None:
     with pytest.raises(ValueError, match="canary"):
         analyse(lambda: {}, lambda s: None, canary=[], baseline=[], gates=Gates(),
                 limits=Limits(), interval=1)
+
+
+# --- chosen KPIs (the configuration's system_kpis, held to their critical values) ---------------
+
+SYSTEM_KPIS = {
+    "latency": {"api_response_ms": {"target": 50, "critical": 200},
+                "trade_execution_ms": {"target": 100, "critical": 500}},
+    "reliability": {"error_rate_percentage": {"target": 0.1, "critical": 1.0}},
+    "throughput": {"trades_per_second": {"target": 100, "critical": 50}},
+}
+
+
+def test_parse_reads_trade_execution_from_every_worker() -> None:
+    text = METRICS + (
+        'tragen_trade_execution_seconds_bucket{le="0.05"} 3.0\n'
+        'tragen_trade_execution_seconds_bucket{le="1.0"} 4.0\n'
+        'tragen_trade_execution_seconds_bucket{le="+Inf"} 4.0\n')
+    assert parse(text).trades == {0.05: 3, 1.0: 4, float("inf"): 4}
+    assert parse(text).requests == 100
+    assert all(line.startswith(FAMILIES) for line in text.splitlines()
+               if line.startswith("tragen_") and "_count" not in line)
+
+
+def test_chosen_kpis_are_their_critical_values() -> None:
+    kpis = chosen_kpis(["api_response_ms", "error_rate_percentage", "trade_execution_ms"],
+                       SYSTEM_KPIS)
+    assert kpis == Kpis(api_response_ms=200, error_rate_percentage=1.0, trade_execution_ms=500)
+    assert kpis.text() == ("api_response_ms < 200, error_rate_percentage < 1, "
+                           "trade_execution_ms < 500")
+    assert chosen_kpis([], None) == Kpis() and Kpis().text() == ""
+
+
+@pytest.mark.parametrize(("names", "problem"), [
+    (["trades_per_second"], "'trades_per_second' is not a KPI a canary can be held to; choose "
+                            "from api_response_ms, error_rate_percentage, trade_execution_ms"),
+    (["api_response_ms"], "system_kpis.latency.api_response_ms is not in the configuration"),
+])
+def test_a_kpi_that_cannot_be_held_to_is_refused(names: list[str], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(")):
+        chosen_kpis(names, {} if names == ["api_response_ms"] else SYSTEM_KPIS)
+
+
+def test_a_canary_past_a_chosen_kpi_fails_even_when_the_baseline_is_as_slow() -> None:
+    slow = counts(100, fast=0, slow_bound=0.5)  # p95 between 10 and 500 ms: 475.5 ms
+    kpis = Kpis(api_response_ms=200)
+    assert measure(slow, slow, Gates()).phase == "successful"  # no worse than the baseline
+    failed = measure(slow, slow, Gates(), kpis)
+    assert failed.phase == "failed"
+    assert failed.reasons == ("api_response_ms 475.5 reached its critical value 200 "
+                              "(system_kpis.latency.api_response_ms)",)
+
+
+def test_error_rate_and_trade_execution_kpis() -> None:
+    kpis = Kpis(error_rate_percentage=0.5, trade_execution_ms=500)
+    one_percent = counts(200, errors=2)
+    assert measure(one_percent, None, Gates(min_success_rate=0.98), kpis).reasons == (
+        "error_rate_percentage 1.0 reached its critical value 0.5 "
+        "(system_kpis.reliability.error_rate_percentage)",)
+    slow_trades = Counts(100, 0, {0.01: 100, float("inf"): 100},
+                         {0.1: 0, 1.0: 10, float("inf"): 10})  # p95 0.955 s
+    assert measure(slow_trades, None, Gates(), kpis).reasons == (
+        "trade_execution_ms 955.0 reached its critical value 500 "
+        "(system_kpis.latency.trade_execution_ms)",)
+    # No trade in the window: trade execution is not judged.
+    assert measure(counts(100), None, Gates(), kpis).phase == "successful"
+
+
+def test_trade_buckets_add_up_and_count_from_a_restart() -> None:
+    earlier = Counts(10, 0, {}, {0.1: 4, float("inf"): 5})
+    later = Counts(30, 0, {}, {0.1: 10, float("inf"): 12})
+    assert later.since(earlier).trades == {0.1: 6, float("inf"): 7}
+    assert (earlier + later).trades == {0.1: 14, float("inf"): 17}
