@@ -34,6 +34,7 @@ except ImportError:  # ansible runs from the venv, where the package may not be 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from tragen_runtime import release, sizing
 from tragen_runtime.config import (
@@ -45,7 +46,7 @@ from tragen_runtime.config import (
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
 from tragen_runtime.config.notices import gate_summary
-from tragen_runtime.deploy import batches, canary, plan, summary
+from tragen_runtime.deploy import analysis, batches, canary, plan, summary
 from tragen_runtime.monitoring import files as monitoring
 
 
@@ -188,6 +189,16 @@ def deploy_canary_plan(setting: Any, balancers: Any) -> dict[str, Any]:
             "text": canary.describe(steps)}
 
 
+def deploy_analysis_kpis(chosen: Any, system_kpis: Any, analysed: Any) -> dict[str, str]:
+    """The plan's line for the chosen KPIs, or ``refused``: why not, for an ``assert``."""
+    try:
+        text = analysis.kpi_plan([str(name) for name in plain(chosen) or []],
+                                 plain(system_kpis) or {}, boolean(analysed))
+    except ValueError as error:
+        return {"refused": str(error), "text": ""}
+    return {"refused": "", "text": text}
+
+
 def deploy_canary_weights(batch: Any, stable: Any, percent: Any) -> dict[str, int]:
     try:
         return canary.weights(plain(batch), plain(stable), float(percent))
@@ -286,5 +297,6 @@ class FilterModule:
             "tragen_deploy_judge": deploy_judge,
             "tragen_deploy_batch_record": deploy_batch_record,
             "tragen_deploy_summary": deploy_summary,
+            "tragen_deploy_analysis_kpis": deploy_analysis_kpis,
             "tragen_deploy_failure": deploy_failure,
         }

@@ -149,9 +149,10 @@ def test_steps_that_pass_keep_the_lock_for_the_rest_of_the_run(tmp_path: Path) -
 
 
 
-def metrics_server(address: str, port: int, rate: float, error_share: float) -> StubServer:
+def metrics_server(address: str, port: int, rate: float, error_share: float,
+                   slow: bool = False) -> StubServer:
     """A stand-in app server's /metrics: API answers that grow at ``rate`` a second from
-    start, ``error_share`` of them 500."""
+    start, ``error_share`` of them 500, each within 10 ms (or, ``slow``, 10 to 500 ms)."""
     started = time.monotonic()
     route = 'route="/api/v1/portfolio"'
 
@@ -161,20 +162,23 @@ def metrics_server(address: str, port: int, rate: float, error_share: float) -> 
         return "\n".join([
             f'tragen_http_requests_total{{method="GET",{route},status="200"}} {answered - errors}',
             f'tragen_http_requests_total{{method="GET",{route},status="500"}} {errors}',
-            f'tragen_api_latency_seconds_bucket{{le="0.01",{route}}} {answered}',
+            f'tragen_api_latency_seconds_bucket{{le="0.01",{route}}} {0 if slow else answered}',
+            f'tragen_api_latency_seconds_bucket{{le="0.5",{route}}} {answered}',
             f'tragen_api_latency_seconds_bucket{{le="+Inf",{route}}} {answered}', ""])
 
     return StubServer(address, port, body)
 
 
-def analyse(tmp_path: Path, canary_errors: float) -> subprocess.CompletedProcess[str]:
+def analyse(tmp_path: Path, canary_errors: float, *extra: str,
+            slow: bool = False) -> subprocess.CompletedProcess[str]:
     """analysis.yml in a serial play of three app servers (batches of two): app1 and app2
     are the first batch (the canary), app3 its baseline. Each answers on its own loopback
-    address; the canaries fail ``canary_errors`` of their API answers."""
-    servers = [metrics_server("127.0.97.1", 0, 200, canary_errors)]
+    address; the canaries fail ``canary_errors`` of their API answers; all of them are
+    ``slow`` alike."""
+    servers = [metrics_server("127.0.97.1", 0, 200, canary_errors, slow)]
     port = servers[0].port
-    servers += [metrics_server("127.0.97.2", port, 200, canary_errors),
-                metrics_server("127.0.97.3", port, 200, 0)]
+    servers += [metrics_server("127.0.97.2", port, 200, canary_errors, slow),
+                metrics_server("127.0.97.3", port, 200, 0, slow)]
     play = [{"name": "Roll", "hosts": "app_servers", "gather_facts": False, "serial": 2,
              "max_fail_percentage": 0,
              "vars": {"tragen_deploy_app_port": port, "tragen_deploy_analysis_count": 2,
@@ -185,7 +189,7 @@ def analyse(tmp_path: Path, canary_errors: float) -> subprocess.CompletedProcess
                            "msg": "PASSED {{ ansible_play_batch | join(',') }}"}}]}]
     addresses = {f"app{n}": {"tragen_private_address": f"127.0.97.{n}"} for n in (1, 2, 3)}
     try:
-        return run(tmp_path, 3, play, host_vars=addresses)
+        return run(tmp_path, 3, play, *extra, host_vars=addresses)
     finally:
         for server in servers:
             server.close()
@@ -204,3 +208,30 @@ def test_a_batch_failing_five_percent_stops_at_its_first_measurement(tmp_path: P
     assert "analysis failed after 1 measurement(s)" in result.stdout, result.stdout[-4000:]
     assert "success rate 95.00 % below 99.00 %" in result.stdout
     assert "PASSED" not in result.stdout
+
+
+KPI_VARS = json.dumps({"tragen_deploy_analysis": True,
+                       "tragen_deploy_analysis_kpis": ["api_response_ms"],
+                       "tragen_deploy_analysis_system_kpis": {
+                           "latency": {"api_response_ms": {"target": 50, "critical": 200}}}})
+
+
+def test_a_batch_as_slow_as_its_baseline_is_stopped_by_a_chosen_kpi(tmp_path: Path) -> None:
+    unchosen = analyse(tmp_path, 0.0, slow=True)
+    assert unchosen.returncode == 0, unchosen.stdout[-4000:] + unchosen.stderr[-2000:]
+    result = analyse(tmp_path, 0.0, "-e", KPI_VARS, slow=True)
+    assert result.returncode != 0
+    assert "analysis failed after 1 measurement(s)" in result.stdout, result.stdout[-4000:]
+    assert ("api_response_ms 475.5 reached its critical value 200 "
+            "(system_kpis.latency.api_response_ms)") in result.stdout
+    assert "PASSED" not in result.stdout
+
+
+def test_the_plan_names_the_chosen_kpis_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    result = run(tmp_path, 4, plan_play(), "-e", KPI_VARS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Each analysis also holds the batch to its KPIs: api_response_ms < 200." \
+        in result.stdout
+    refused = run(tmp_path, 4, plan_play(), "-e", KPI_VARS.replace("api_response_ms", "uptime"))
+    assert refused.returncode != 0
+    assert "'uptime' is not a KPI a canary can be held to" in refused.stdout

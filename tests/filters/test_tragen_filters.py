@@ -33,6 +33,7 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_bytes_to_size",
         "tragen_check_inventory",
         "tragen_config_notice_summary",
+        "tragen_deploy_analysis_kpis",
         "tragen_deploy_batch_record",
         "tragen_deploy_canary_plan",
         "tragen_deploy_canary_weights",
@@ -163,3 +164,16 @@ def test_canary_filters_plan_the_steps_and_weigh_the_batch() -> None:
     assert FILTERS["tragen_deploy_canary_weights"](["app1"], ["app2"], 25) == {"app1": 1, "app2": 3}
     with pytest.raises(AnsibleFilterError, match="both sides"):
         FILTERS["tragen_deploy_canary_weights"](["app1"], [], 25)
+
+
+def test_the_kpi_filter_names_the_kpis_or_says_why_not() -> None:
+    kpis = FILTERS["tragen_deploy_analysis_kpis"]
+    system_kpis = {"latency": {"api_response_ms": {"target": 50, "critical": 200}}}
+    assert kpis(["api_response_ms"], system_kpis, "true") == {
+        "refused": "",
+        "text": "Each analysis also holds the batch to its KPIs: api_response_ms < 200."}
+    assert kpis([], {}, False) == {"refused": "", "text": ""}
+    assert "needs tragen_deploy_analysis=true" in kpis(["api_response_ms"], system_kpis,
+                                                        False)["refused"]
+    assert "is not a KPI a canary can be held to" in kpis(["uptime"], system_kpis,
+                                                          True)["refused"]

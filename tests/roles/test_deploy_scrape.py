@@ -16,6 +16,7 @@ METRICS = """\
 tragen_http_requests_total{method="GET",route="/api/v1/portfolio",status="200"} 3.0
 tragen_api_latency_seconds_bucket{le="0.01",route="/api/v1/portfolio"} 3.0
 tragen_api_latency_seconds_sum{route="/api/v1/portfolio"} 0.01
+tragen_trade_execution_seconds_bucket{le="0.1"} 2.0
 tragen_agents_running 5.0
 """
 
@@ -33,5 +34,12 @@ def test_scrape_keeps_the_analysed_families_and_names_the_unreachable(server: st
     # Nothing listens on 127.0.97.22:1: refused at once.
     metrics, errors = SCRAPE.scrape({"app1": server, "app2": "http://127.0.97.22:1/metrics"},
                                     timeout=2)
-    assert metrics == {"app1": "\n".join(METRICS.splitlines()[1:3])}
+    kept = METRICS.splitlines()
+    assert metrics == {"app1": "\n".join([*kept[1:3], kept[4]])}
     assert list(errors) == ["app2"] and "127.0.97.22:1" in errors["app2"]
+
+
+def test_the_scrape_keeps_what_the_analysis_reads() -> None:
+    from tragen_runtime.deploy.analysis import FAMILIES
+
+    assert SCRAPE.FAMILIES == FAMILIES

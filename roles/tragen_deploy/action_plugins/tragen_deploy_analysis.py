@@ -10,6 +10,8 @@ server), and judges the window here. Fails when the analysis does not pass.
         port: 8000
         count: 3
         interval: 10
+        kpis: [api_response_ms]          # held to their critical values in system_kpis
+        system_kpis: "{{ tragen_config.system_kpis }}"
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def _settings(cls: Any, args: dict[str, Any]) -> Any:
 
 class ActionModule(ActionBase):  # type: ignore[misc]
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset({"canary", "baseline", "port", "interval", "timeout", *_GATES,
-                             *_LIMITS})
+    _VALID_ARGS = frozenset({"canary", "baseline", "port", "interval", "timeout", "kpis",
+                             "system_kpis", *_GATES, *_LIMITS})
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result: dict[str, Any] = super().run(tmp, task_vars)
@@ -58,6 +60,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]
             gates = _settings(analysis.Gates, args)
             limits = _settings(analysis.Limits, args)
             interval = float(args.get("interval", 10))
+            kpis = analysis.chosen_kpis(list(args.get("kpis") or []),
+                                        dict(args.get("system_kpis") or {}))
             if not canary or interval <= 0:
                 raise ValueError("canary must name at least one server and interval be > 0")
         except (TypeError, ValueError) as exc:
@@ -82,7 +86,7 @@ class ActionModule(ActionBase):  # type: ignore[misc]
 
         outcome = analysis.analyse(read, time.sleep, canary=[str(n) for n in canary],
                                    baseline=[str(n) for n in baseline], gates=gates, limits=limits,
-                                   interval=interval, report=report)
+                                   interval=interval, report=report, kpis=kpis)
         result.update(
             changed=False,
             failed=not outcome.passed,

@@ -28,7 +28,9 @@ metrics: {description: Server name to its kept metric lines., type: dict, return
 errors: {description: Server name to why it could not be read., type: dict, returned: always}
 """
 
-FAMILIES = ("tragen_http_requests_total", "tragen_api_latency_seconds_bucket")
+# tragen_runtime.deploy.analysis.FAMILIES: this module runs on a host, without the package.
+FAMILIES = ("tragen_http_requests_total", "tragen_api_latency_seconds_bucket",
+            "tragen_trade_execution_seconds_bucket")
 
 
 def read(url: str, timeout: float) -> str:
