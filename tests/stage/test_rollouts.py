@@ -45,6 +45,9 @@ NEVER_READY = ["-e", "tragen_app_migrate=false", "-e", "tragen_app_database_port
 
 # The metric gate between batches, with measurements short enough for a test: 3 of 10 s each.
 ANALYSED = ["-e", "tragen_deploy_analysis=true", "-e", "tragen_deploy_analysis_interval=10"]
+# ... and held to the KPIs medium's system_kpis set, at their critical values.
+KPIS = ["-e", '{"tragen_deploy_analysis_kpis": '
+              '["api_response_ms", "error_rate_percentage", "trade_execution_ms"]}']
 
 
 # --- reading the stage -----------------------------------------------------------------------
@@ -183,11 +186,12 @@ def test_rolling_update_v1_to_v2(
     medium: Sandbox, v1: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A good release as a canary at 25 % of the traffic, then with the metric gate between
-    batches: it passes every analysis and reaches every server."""
+    batches and medium's KPIs: it passes every analysis and reaches every server."""
     assert set(releases(medium).values()) == {v1}
     with load(medium, "rolling update v1 -> v2, canary 25 %, analysed", capsys) as tally:
         result = medium.playbook("playbooks/rolling_update.yml", "-e", "tragen_app_release_id=v2",
-                                 *ANALYSED, "-e", '{"tragen_deploy_canary_steps": [25]}')
+                                 *ANALYSED, *KPIS,
+                                 "-e", '{"tragen_deploy_canary_steps": [25]}')
     assert result.returncode == 0, output(result)[-6000:]
     assert releases(medium) == {host: "v2" for host in app_servers(medium)}
     assert all(state["current"] == "v2" for state in stage_state(medium).values())
@@ -195,7 +199,11 @@ def test_rolling_update_v1_to_v2(
     verdicts = re.findall(r"^analysis \d+: .*$", result.stdout, re.M)
     with capsys.disabled():
         print("\n" + "\n".join(verdicts))
-    assert "The first batch is a canary: 25 % of the traffic, each step analysed." in result.stdout
+    # Ansible's YAML output folds long messages: compare with the whitespace collapsed.
+    plan = " ".join(result.stdout.split())
+    assert "The first batch is a canary: 25 % of the traffic, each step analysed." in plan
+    assert ("Each analysis also holds the batch to its KPIs: api_response_ms < 200, "
+            "error_rate_percentage < 1, trade_execution_ms < 500.") in plan
     # The canary step and two batches, three measurements each, each with data, all gates met.
     assert len(verdicts) == 9 and all(": successful (" in v for v in verdicts), verdicts
     assert_no_failed_request(tally)
