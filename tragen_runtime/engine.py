@@ -219,9 +219,10 @@ class Engine:
         try:
             if not self._check_schema():
                 return
-            self._sync(now)
+            # Before the sync: an idle colour's release must not change the live one's agents.
             if not self._colour_is_live():
                 return
+            self._sync(now)
             sample = self._sample()
             self._lease(now, sample)
             self._evaluate_safety(now, sample)
