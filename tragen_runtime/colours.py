@@ -52,6 +52,9 @@ def colour_state(colour: str | None, live_file: str | None) -> ColourState:
                                            "is not: no worker of either colour takes agents")
     try:
         live = Path(live_file).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        # before the first switch: the single unit runs the agents, each colour waits idle
+        return ColourState(colour)
     except OSError as exc:
         return ColourState(colour, problem=f"cannot read the live colour from {live_file}: "
                                            f"{exc.strerror}; no agent runs in this colour")

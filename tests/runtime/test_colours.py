@@ -33,6 +33,13 @@ def test_the_live_colour_file_decides(tmp_path: Path) -> None:
     assert blue.as_dict() == {"this": "blue", "live": "green", "takes_leases": False}
 
 
+def test_before_the_first_switch_no_colour_takes_leases_and_neither_is_unready(
+        tmp_path: Path) -> None:
+    state = colour_state("green", str(tmp_path / "live-colour"))  # no file yet
+    assert not state.takes_leases and state.problem is None
+    assert state.as_dict() == {"this": "green", "live": None, "takes_leases": False}
+
+
 @pytest.mark.parametrize(("content", "problem"), [
     (None, "cannot read the live colour from"),
     ("purple", "says 'purple'; expected one of blue, green"),
@@ -40,7 +47,9 @@ def test_the_live_colour_file_decides(tmp_path: Path) -> None:
 def test_an_unknown_live_colour_takes_no_leases_and_says_why(
         tmp_path: Path, content: str | None, problem: str) -> None:
     live = tmp_path / "live-colour"
-    if content is not None:
+    if content is None:
+        live.mkdir()  # unreadable as a file
+    else:
         live.write_text(content)
     state = colour_state("blue", str(live))
     assert not state.takes_leases
@@ -110,9 +119,17 @@ def test_only_the_live_colour_runs_agents_and_a_switch_hands_them_over(
 
 def test_without_a_readable_live_colour_neither_colour_runs_agents(
         tmp_path: Path, colours: dict[str, Runtime]) -> None:
-    (tmp_path / "live-colour").unlink()
+    live = tmp_path / "live-colour"
+    live.unlink()  # before the first switch: both idle, and ready
     for rt in colours.values():
         rt.engine.lease_round(START)
+        _, body = rt.readiness()
+        assert not any("live colour" in r for r in body["reasons"]), body
+    assert _owned(colours) == {"blue": set(), "green": set()}
+    live.mkdir()  # there, but unreadable: both idle, and not ready
+    for rt in colours.values():
+        rt.engine.lease_round(START + 1)
+        rt._ready_cache = None  # the next probe computes afresh
         _, body = rt.readiness()
         assert any("cannot read the live colour" in r for r in body["reasons"]), body
     assert _owned(colours) == {"blue": set(), "green": set()}
