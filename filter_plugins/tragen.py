@@ -17,6 +17,8 @@
     {{ hostvars | tragen_deploy_judge(batch, ansible_play_batch) }}   -> {host: why it failed}
     {{ batch | tragen_deploy_batch_record(hostvars) }}     -> the batch as the summary shows it
     {{ rollout | tragen_deploy_summary }} / {{ rollout | tragen_deploy_failure(lock_host) }}
+    {{ colours | tragen_deploy_blue_green_plan(lb_colours, release, switch_back, 8000) }}
+    {{ 'green' | tragen_colour_port(8000) }}                -> 8001
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
 """
@@ -46,7 +48,7 @@ from tragen_runtime.config import (
 )
 from tragen_runtime.config.inventory_checks import HOST_VARS
 from tragen_runtime.config.notices import gate_summary
-from tragen_runtime.deploy import analysis, batches, canary, plan, summary
+from tragen_runtime.deploy import analysis, batches, blue_green, canary, plan, summary
 from tragen_runtime.monitoring import files as monitoring
 
 
@@ -199,6 +201,20 @@ def deploy_analysis_kpis(chosen: Any, system_kpis: Any, analysed: Any) -> dict[s
     return {"refused": "", "text": text}
 
 
+def deploy_blue_green_plan(app: Any, balancers: Any, release: Any, switch_back: Any,
+                          base_port: Any) -> dict[str, Any]:
+    """The blue-green plan from each app server's colours and each balancer's colour."""
+    return blue_green.plan_from_facts(plain(app) or {}, plain(balancers) or {},
+                                      str(release or ""), boolean(switch_back), int(base_port))
+
+
+def colour_port(colour: Any, base_port: Any) -> int:
+    try:
+        return blue_green.colour_port(int(base_port), str(colour))
+    except blue_green.BlueGreenRefused as error:
+        raise AnsibleFilterError(str(error)) from None
+
+
 def deploy_canary_weights(batch: Any, stable: Any, percent: Any) -> dict[str, int]:
     try:
         return canary.weights(plain(batch), plain(stable), float(percent))
@@ -299,4 +315,6 @@ class FilterModule:
             "tragen_deploy_summary": deploy_summary,
             "tragen_deploy_analysis_kpis": deploy_analysis_kpis,
             "tragen_deploy_failure": deploy_failure,
+            "tragen_deploy_blue_green_plan": deploy_blue_green_plan,
+            "tragen_colour_port": colour_port,
         }

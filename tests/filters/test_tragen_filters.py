@@ -32,9 +32,11 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_allocate_resources",
         "tragen_bytes_to_size",
         "tragen_check_inventory",
+        "tragen_colour_port",
         "tragen_config_notice_summary",
         "tragen_deploy_analysis_kpis",
         "tragen_deploy_batch_record",
+        "tragen_deploy_blue_green_plan",
         "tragen_deploy_canary_plan",
         "tragen_deploy_canary_weights",
         "tragen_deploy_earlier_unfinished",
@@ -177,3 +179,12 @@ def test_the_kpi_filter_names_the_kpis_or_says_why_not() -> None:
                                                         False)["refused"]
     assert "is not a KPI a canary can be held to" in kpis(["uptime"], system_kpis,
                                                           True)["refused"]
+
+
+def test_the_blue_green_filters_plan_and_give_ports() -> None:
+    app = {"app1": {"live": "", "releases": {"blue": "", "green": ""}, "single": "r1"}}
+    chosen = FILTERS["tragen_deploy_blue_green_plan"](app, {"lb1": ""}, "r2", "false", "8000")
+    assert (chosen["target"], chosen["first"], chosen["refused"]) == ("green", True, "")
+    assert FILTERS["tragen_colour_port"]("green", "8000") == 8001
+    with pytest.raises(AnsibleFilterError, match="not a colour"):
+        FILTERS["tragen_colour_port"]("red", 8000)
