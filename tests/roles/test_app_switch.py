@@ -194,3 +194,17 @@ def test_a_stale_temporary_link_does_not_stop_the_switch(tmp_path: Path) -> None
     os.symlink("/nowhere", tmp_path / "current.tragen-new")
     assert switch(tmp_path, FakeHost(tmp_path), "v2").error == ""
     assert target(tmp_path / "current") == "v2"
+
+
+def test_a_colour_moves_its_own_link_and_leaves_current_and_previous_alone(
+        tmp_path: Path) -> None:
+    stage(tmp_path, "r1", "r2")
+    live(tmp_path, "r1", previous="r0")
+    fake = FakeHost(tmp_path, running="r2")
+    outcome = switch(tmp_path, fake, "r2", link="colours/green", previous_link_name="",
+                     service="tragen@green")
+    assert not outcome.error and outcome.changed and outcome.previous == ""
+    assert os.readlink(tmp_path / "colours" / "green") == str(tmp_path / "releases" / "r2")
+    assert os.path.basename(os.readlink(tmp_path / "current")) == "r1"
+    assert os.path.basename(os.readlink(tmp_path / "previous")) == "r0"
+    assert ["restart", "tragen@green"] in fake.systemctl()

@@ -11,7 +11,8 @@ import yaml
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 LAYOUT = yaml.safe_load((ROLES / "tragen_layout/defaults/main.yml").read_text())
 # A layout path as a whole word: /opt/tragen-notifier (the monitoring host's own) is another path.
-NAMED = re.compile("|".join(re.escape(path) + r"(?![\w-])" for path in LAYOUT.values()))
+NAMED = re.compile("|".join(re.escape(path) + r"(?![\w-])" for path in LAYOUT.values()
+                           if path.startswith("/")))
 
 
 def role_files() -> list[Path]:
@@ -22,7 +23,9 @@ def role_files() -> list[Path]:
 
 def test_the_layout_names_every_path_once() -> None:
     assert set(LAYOUT) == {"tragen_layout_app_root", "tragen_layout_config_dir",
-                           "tragen_layout_state_dir", "tragen_layout_log_dir"}
+                           "tragen_layout_state_dir", "tragen_layout_log_dir",
+                           "tragen_layout_live_colour_file",
+                           "tragen_layout_balancer_colour_file"}
     assert len(set(LAYOUT.values())) == len(LAYOUT)
 
 
@@ -37,7 +40,7 @@ def test_no_other_role_file_spells_a_layout_path() -> None:
 def test_the_roles_that_use_the_layout_depend_on_it() -> None:
     users = {path.parts[len(ROLES.parts)] for path in role_files()
              if "tragen_layout_" in path.read_text()}
-    assert users == {"tragen_base", "tragen_app", "tragen_deploy"}
+    assert users == {"tragen_base", "tragen_app", "tragen_deploy", "tragen_nginx"}
     for role in users:
         meta = yaml.safe_load((ROLES / role / "meta/main.yml").read_text())
         assert {"role": "tragen_layout"} in meta["dependencies"], role

@@ -37,6 +37,14 @@ description:
 options:
   root: {description: The app's root (releases/, current, previous)., type: path, required: true}
   release: {description: The release to make live., type: str, required: true}
+  link:
+    description: The link under O(root) that the service runs (C(colours/green) for a colour).
+    type: str
+    default: current
+  previous_link:
+    description: The link under O(root) that keeps the earlier release; empty for none (a colour).
+    type: str
+    default: previous
   previous:
     description:
       - What C(previous) names afterwards. Omitted, the release that was live before (when it
@@ -158,6 +166,8 @@ def switch(
     release: str,
     previous: str | None,
     service: str,
+    link: str = "current",
+    previous_link_name: str = "previous",
     restart: bool,
     daemon_reload: bool,
     ready_url: str,
@@ -168,8 +178,10 @@ def switch(
     check_mode: bool = False,
 ) -> Outcome:
     release_dir = os.path.join(root, "releases", release)
-    current_link, previous_link = os.path.join(root, "current"), os.path.join(root, "previous")
-    live_before, previous_before = link_target(current_link), link_target(previous_link)
+    current_link = os.path.join(root, link)
+    previous_link = os.path.join(root, previous_link_name) if previous_link_name else ""
+    live_before = link_target(current_link)
+    previous_before = link_target(previous_link) if previous_link else ""
     outcome = Outcome(live_before=live_before, previous=previous_before)
     missing = [name for name in STAGED_FILES if not os.path.exists(os.path.join(release_dir, name))]
     if not release or missing:
@@ -179,7 +191,9 @@ def switch(
         )
         return outcome
 
-    if previous is None:
+    if not previous_link:
+        previous = ""
+    elif previous is None:
         previous = live_before if live_before not in ("", release) else previous_before
     moves = live_before != release
     outcome.previous = previous
@@ -193,6 +207,7 @@ def switch(
         elif os.path.lexists(previous_link):
             os.unlink(previous_link)
     if moves:
+        os.makedirs(os.path.dirname(current_link), exist_ok=True)
         point(current_link, release_dir)
     steps: list[tuple[str, ...]] = [("daemon-reload",)] if daemon_reload else []
     code, state, _ = host.run(["systemctl", "is-enabled", service])
@@ -233,6 +248,8 @@ def main() -> None:
             "root": {"type": "path", "required": True},
             "release": {"type": "str", "required": True},
             "previous": {"type": "str"},
+            "link": {"type": "str", "default": "current"},
+            "previous_link": {"type": "str", "default": "previous"},
             "service": {"type": "str", "required": True},
             "restart": {"type": "bool", "default": False},
             "daemon_reload": {"type": "bool", "default": False},
@@ -254,6 +271,8 @@ def main() -> None:
         release=params["release"],
         previous=params["previous"],
         service=params["service"],
+        link=params["link"],
+        previous_link_name=params["previous_link"],
         restart=params["restart"],
         daemon_reload=params["daemon_reload"],
         ready_url=params["ready_url"],
