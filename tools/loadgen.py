@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import signal
 import ssl
 import sys
 import threading
@@ -142,6 +143,10 @@ class LoadGenerator:
         self.stop()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.3.18")
@@ -150,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds, at most 3600")
     args = parser.parse_args(argv)
     generator = LoadGenerator(args.url, rate=args.rate, workers=args.workers)
+    # A test that runs it in the background ends it with SIGTERM (a background job of a
+    # non-interactive shell ignores SIGINT); it still prints what it saw.
+    signal.signal(signal.SIGTERM, _interrupt)
     with generator, contextlib.suppress(KeyboardInterrupt):
         time.sleep(min(args.duration, 3600))
     print(generator.tally.summary())
