@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,8 +90,9 @@ def as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[Postgres]:
-    base = Path(tempfile.mkdtemp(prefix="tragen-pg-", dir="/tmp"))
+def _postgres_dir(prefix: str) -> Iterator[tuple[Path, Path, Path]]:
+    """(base, data directory, socket directory) that the postgres user may write; removed after."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     base.chmod(0o755)
     datadir, sockdir = base / "data", base / "sock"
     sockdir.mkdir()
@@ -99,31 +100,59 @@ def postgres_server() -> Iterator[Postgres]:
         entry = pwd.getpwnam("postgres")
         for path in (base, sockdir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "tragen",
-                                 "--auth=trust", "-E", "UTF8", "--no-sync"]),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    port = free_port(PG_HOST)
-    log = open(base / "postgres.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
-                      "-h", PG_HOST, "-p", str(port), "-c", "fsync=off",
-                      "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                      "-c", "max_connections=200", "-c", "shared_buffers=64MB"]),
-        stdout=log, stderr=subprocess.STDOUT)
-    server = Postgres(PG_HOST, port, datadir, proc)
     try:
-        import psycopg
-
-        def accepts() -> bool:
-            psycopg.connect(server.conninfo(), connect_timeout=1).close()
-            return True
-
-        wait_for(accepts, 30, "PostgreSQL to accept connections")
-        yield server
+        yield base, datadir, sockdir
     finally:
-        stop(proc, 15)
-        log.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _running_postgres(base: Path, datadir: Path, sockdir: Path, host: str,
+                      settings: list[str], ready: Callable[[Postgres], bool],
+                      what: str) -> Iterator[Postgres]:
+    """`postgres` on `datadir` at a free port of `host` (its log in `base`), until `ready`."""
+    port = free_port(host)
+    options = [arg for setting in settings for arg in ("-c", setting)]
+    with open(base / "postgres.log", "wb") as log:
+        proc = subprocess.Popen(
+            as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
+                         "-h", host, "-p", str(port), "-c", "fsync=off",
+                         "-c", "max_connections=200", *options]),
+            stdout=log, stderr=subprocess.STDOUT)
+        server = Postgres(host, port, datadir, proc)
+        try:
+            wait_for(lambda: ready(server), 30, what)
+            yield server
+        finally:
+            stop(proc, 15)
+
+
+def _accepts(server: Postgres) -> bool:
+    import psycopg
+
+    psycopg.connect(server.conninfo(), connect_timeout=1).close()
+    return True
+
+
+def _streams(server: Postgres) -> bool:
+    import psycopg
+
+    with psycopg.connect(server.conninfo(), connect_timeout=1) as conn:
+        row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+    return row is not None and row[0] == "streaming"
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[Postgres]:
+    with _postgres_dir("tragen-pg-") as (base, datadir, sockdir):
+        subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "tragen",
+                                     "--auth=trust", "-E", "UTF8", "--no-sync"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with _running_postgres(base, datadir, sockdir, PG_HOST,
+                               ["synchronous_commit=off", "full_page_writes=off",
+                                "shared_buffers=64MB"],
+                               _accepts, "PostgreSQL to accept connections") as server:
+            yield server
 
 
 REPLICA_HOST = "127.0.9.4"
@@ -133,40 +162,15 @@ REPLICA_HOST = "127.0.9.4"
 def postgres_replica(primary: Postgres) -> Iterator[Postgres]:
     """A hot standby of `primary` on its own address: pg_basebackup -R, then streaming
     replication, the way the stage's replicas are made."""
-    base = Path(tempfile.mkdtemp(prefix="tragen-pg-replica-", dir="/tmp"))
-    base.chmod(0o755)
-    datadir, sockdir = base / "data", base / "sock"
-    sockdir.mkdir()
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam("postgres")
-        for path in (base, sockdir):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-    subprocess.run(as_postgres([str(PG_BIN / "pg_basebackup"), "-h", primary.host,
-                                 "-p", str(primary.port), "-U", primary.user, "-D", str(datadir),
-                                 "-X", "stream", "-R", "--no-sync", "--checkpoint=fast"]),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    port = free_port(REPLICA_HOST)
-    log = open(base / "postgres.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        as_postgres([str(PG_BIN / "postgres"), "-D", str(datadir), "-k", str(sockdir),
-                      "-h", REPLICA_HOST, "-p", str(port), "-c", "fsync=off",
-                      "-c", "max_connections=200", "-c", "shared_buffers=32MB"]),
-        stdout=log, stderr=subprocess.STDOUT)
-    server = Postgres(REPLICA_HOST, port, datadir, proc)
-    try:
-        import psycopg
-
-        def streams() -> bool:
-            with psycopg.connect(server.conninfo(), connect_timeout=1) as conn:
-                row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
-            return row is not None and row[0] == "streaming"
-
-        wait_for(streams, 30, "the replica to stream from its primary")
-        yield server
-    finally:
-        stop(proc, 15)
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
+    with _postgres_dir("tragen-pg-replica-") as (base, datadir, sockdir):
+        subprocess.run(as_postgres([str(PG_BIN / "pg_basebackup"), "-h", primary.host,
+                                     "-p", str(primary.port), "-U", primary.user,
+                                     "-D", str(datadir), "-X", "stream", "-R", "--no-sync",
+                                     "--checkpoint=fast"]),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with _running_postgres(base, datadir, sockdir, REPLICA_HOST, ["shared_buffers=32MB"],
+                               _streams, "the replica to stream from its primary") as server:
+            yield server
 
 
 @dataclass
