@@ -10,6 +10,7 @@
     {{ {'groups': groups, 'hostvars': hostvars} | tragen_check_inventory(tragen_config) }}
     {{ tragen_config | tragen_config_notice_summary(inventory_dir) }}  -> ['N keys ... ']
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
+    {{ marker | tragen_release_wheelhouse_refusal(id, source, wheelhouse, root) }}  -> '' or why not
     {{ tragen_config | tragen_monitoring_files(inventory) }}  -> rules, prometheus.yml, ...
     {{ groups.app_servers | tragen_deploy_plan(size, min_healthy) }}  -> batch_size, text, refused
     {{ steps | tragen_deploy_canary_plan(groups.lb) }}   -> steps, text, refused
@@ -136,6 +137,13 @@ def check_inventory_filter(inventory: Mapping[str, Any], doc: Any) -> list[str]:
             continue
         hostvars[host] = {name: plain(values[name]) for name in HOST_VARS if name in values}
     return _lines(check_inventory({"groups": groups, "hostvars": hostvars}, plain(doc) or {}))
+
+
+def wheelhouse_refusal(marker: Any, release_name: Any, source_now: Any, wheelhouse: Any,
+                       app_root: Any) -> str:
+    """Why a release id may not reuse its wheelhouse, "" when it may."""
+    return release.wheelhouse_refusal(str(release_name), str(marker or ""), str(source_now),
+                                      str(wheelhouse), str(app_root))
 
 
 def release_id(source_digest: str, documents: Any) -> str:
@@ -304,6 +312,7 @@ class FilterModule:
             "tragen_check_inventory": check_inventory_filter,
             "tragen_config_notice_summary": config_notice_summary,
             "tragen_release_id": release_id,
+            "tragen_release_wheelhouse_refusal": wheelhouse_refusal,
             "tragen_monitoring_files": monitoring_files,
             "tragen_monitoring_missing_channels": missing_channels,
             "tragen_deploy_plan": deploy_plan,

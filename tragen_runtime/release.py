@@ -124,6 +124,29 @@ def release_id(source: str, config: str) -> str:
     return f"r{source[:10]}-{config[:8]}"
 
 
+def built_from(marker: str) -> str:
+    """The source digest a wheelhouse marker (`.complete`) records, "" when it names none: a
+    wheelhouse not built yet, or a configuration release's, which holds the live release's
+    wheels on purpose."""
+    found = re.search(r"source=([0-9a-f]+)", marker)
+    return found.group(1) if found else ""
+
+
+def wheelhouse_refusal(release: str, marker: str, source_now: str, wheelhouse: str,
+                       app_root: str) -> str:
+    """Why a hand-named release id may not reuse its wheelhouse ("" when it may): a release id
+    names one build, and a wheelhouse built from other sources would install old wheels as if
+    they were the new code."""
+    built = built_from(marker)
+    if not built or built == source_now:
+        return ""
+    return (f"Release {release} was built from other sources (source digest {built[:12]}, the "
+            f"source is now {source_now[:12]}): a release id names one build. Deploy the new "
+            "code under a new id (or none, to derive one), or remove "
+            f"{wheelhouse} and {app_root}/releases/{release} on every app server where it is "
+            "not live, to build it again.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tragen_runtime.release",
                                      description="Digests the release id is made of.")

@@ -32,3 +32,14 @@ def test_release_id_of_digest_and_documents() -> None:
 def test_bad_input_is_a_filter_error(source: object, documents: object, message: str) -> None:
     with pytest.raises(AnsibleFilterError, match=f"tragen_release_id: {message}"):
         FILTERS["tragen_release_id"](source, documents)
+
+
+def test_a_wheelhouse_of_another_source_is_refused_with_what_to_do() -> None:
+    refusal = FILTERS["tragen_release_wheelhouse_refusal"]
+    now = "a1" * 32
+    for marker in ("", f"v2 source={now}\n", "v2 (the code of r1-2)\n", None):
+        assert refusal(marker, "v2", now, "/w/v2", "/opt/tragen") == ""
+    said = refusal("v2 source=" + "b2" * 32 + "\n", "v2", now, "/w/v2", "/opt/tragen")
+    assert said.startswith("Release v2 was built from other sources (source digest "
+                           "b2b2b2b2b2b2, the source is now a1a1a1a1a1a1)")
+    assert "remove /w/v2 and /opt/tragen/releases/v2 on every app server" in said

@@ -49,6 +49,7 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_monitoring_missing_channels",
         "tragen_postgresql_memory",
         "tragen_release_id",
+        "tragen_release_wheelhouse_refusal",
         "tragen_size_to_bytes",
         "tragen_stage_requirements",
         "tragen_validate_config",
