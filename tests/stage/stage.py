@@ -8,6 +8,7 @@ import json
 import re
 import ssl
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,30 @@ def groups(sandbox: Sandbox) -> dict[str, list[str]]:
     inventory = yaml.safe_load(Path(REPO / "inventories" / sandbox.stage / "hosts.yml").read_text())
     children = inventory["all"]["children"]
     return {name: list((group.get("hosts") or {}).keys()) for name, group in children.items()}
+
+
+def app_servers(sandbox: Sandbox) -> list[str]:
+    return groups(sandbox)["app_servers"]
+
+
+def address(sandbox: Sandbox, host: str) -> str:
+    return addresses(sandbox)[host]
+
+
+def lb_url(sandbox: Sandbox) -> str:
+    """The first load balancer, as clients reach the stage."""
+    return f"http://{address(sandbox, groups(sandbox)['lb'][0])}"
+
+
+def get_json(url: str, timeout: float = 3.0) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+        data: dict[str, Any] = json.loads(response.read())
+        return data
+
+
+def output(result: Any) -> str:
+    """What a playbook run printed, stdout then stderr."""
+    return str(result.stdout) + str(result.stderr)
 
 
 def http_get(address: str, path: str, port: int = APP_PORT, tls: bool = False) -> tuple[int, str]:

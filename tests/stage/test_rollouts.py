@@ -21,7 +21,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,21 @@ import pytest
 import yaml
 
 from tests.sandbox.sandbox import REPO, Sandbox, run
+from tests.stage.load import RATE, assert_no_failed_request, load
 from tests.stage.monitoring import CHANNELS, clear, reached, received
-from tests.stage.stage import wait_for
-from tools.loadgen import LoadGenerator, Tally
+from tests.stage.stage import (
+    APP_PORT,
+    address,
+    app_servers,
+    container,
+    get_json,
+    lb_url,
+    output,
+    wait_for,
+)
 
 pytestmark = pytest.mark.sandbox
 
-APP_PORT = 8000
-RATE = 30.0
 # The bad release of the second case: its database is unreachable, so /readyz never turns 200;
 # verify gives up after 8 tries.
 NEVER_READY = ["-e", "tragen_app_migrate=false", "-e", "tragen_app_database_port=1",
@@ -51,35 +57,6 @@ KPIS = ["-e", '{"tragen_deploy_analysis_kpis": '
 
 
 # --- reading the stage -----------------------------------------------------------------------
-
-def overlay(sandbox: Sandbox) -> dict[str, Any]:
-    path = REPO / ".sandbox" / sandbox.name / "hosts.yml"
-    hosts: dict[str, Any] = yaml.safe_load(path.read_text())["all"]["hosts"]
-    return hosts
-
-
-def app_servers(sandbox: Sandbox) -> list[str]:
-    stage = yaml.safe_load((REPO / "inventories" / sandbox.stage / "hosts.yml").read_text())
-    return list(stage["all"]["children"]["app_servers"]["hosts"])
-
-
-def address(sandbox: Sandbox, host: str) -> str:
-    return str(overlay(sandbox)[host]["tragen_private_address"])
-
-
-def lb_url(sandbox: Sandbox) -> str:
-    return f"http://{address(sandbox, 'lb1')}"
-
-
-def container(sandbox: Sandbox, host: str) -> str:
-    return f"tragen-{sandbox.name}-{host}"
-
-
-def get_json(url: str, timeout: float = 3.0) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
-        data: dict[str, Any] = json.loads(response.read())
-        return data
-
 
 def version(sandbox: Sandbox, host: str) -> dict[str, Any]:
     return get_json(f"http://{address(sandbox, host)}:{APP_PORT}/version")
@@ -118,10 +95,6 @@ def first_batch(sandbox: Sandbox) -> list[str]:
     return app_servers(sandbox)[:2]
 
 
-def output(result: Any) -> str:
-    return str(result.stdout) + str(result.stderr)
-
-
 def tragen_config(sandbox: Sandbox) -> dict[str, Any]:
     path = REPO / "inventories" / sandbox.stage / "group_vars" / "all" / "tragen.yml"
     config: dict[str, Any] = yaml.safe_load(path.read_text())["tragen_config"]
@@ -134,27 +107,7 @@ def config_file(tmp_path: Path, config: dict[str, Any]) -> str:
     return f"@{path}"
 
 
-# --- load ------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def load(sandbox: Sandbox, case: str, capsys: pytest.CaptureFixture[str],
-         rate: float = RATE) -> Iterator[Tally]:
-    """Runs the load generator through the load balancer for the duration of the block."""
-    generator = LoadGenerator(lb_url(sandbox), rate=rate, workers=max(6, round(rate / 5)))
-    generator.start()
-    started = time.monotonic()
-    try:
-        yield generator.tally
-    finally:
-        tally = generator.stop()
-        with capsys.disabled():
-            print(f"\n[{case}] {time.monotonic() - started:.0f} s under load: {tally.summary()}")
-
-
-def assert_no_failed_request(tally: Tally) -> None:
-    assert tally.ok > 0, f"the load generator got no answer at all: {tally.summary()}"
-    assert tally.failed == 0, tally.summary()
-
+# --- waiting ---------------------------------------------------------------------------------
 
 def wait_ready(sandbox: Sandbox, host: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
