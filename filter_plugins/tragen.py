@@ -12,6 +12,7 @@
     {{ source_digest | tragen_release_id(documents) }}     -> 'r1a2b3c4d5e-9f8e7d6c'
     {{ marker | tragen_release_wheelhouse_refusal(id, source, wheelhouse, root) }}  -> '' or why not
     {{ tragen_config | tragen_monitoring_files(inventory) }}  -> rules, prometheus.yml, ...
+    {{ groups_ | tragen_monitoring_app_targets(addresses, 8000, 'green') }}  -> file_sd targets
     {{ groups.app_servers | tragen_deploy_plan(size, min_healthy) }}  -> batch_size, text, refused
     {{ steps | tragen_deploy_canary_plan(groups.lb) }}   -> steps, text, refused
     {{ batch | tragen_deploy_canary_weights(others, 10) }}  -> nginx weights: 10 % to batch
@@ -20,6 +21,7 @@
     {{ rollout | tragen_deploy_summary }} / {{ rollout | tragen_deploy_failure(lock_host) }}
     {{ colours | tragen_deploy_blue_green_plan(lb_colours, release, switch_back, 8000) }}
     {{ 'green' | tragen_colour_port(8000) }}                -> 8001
+    {{ 'green' | tragen_other_colour }}                     -> blue
 
 Problems come back as ``"location: message"`` strings, ready for an ``assert``'s message.
 """
@@ -51,6 +53,7 @@ from tragen_runtime.config.inventory_checks import HOST_VARS
 from tragen_runtime.config.notices import gate_summary
 from tragen_runtime.deploy import analysis, batches, blue_green, canary, plan, summary
 from tragen_runtime.monitoring import files as monitoring
+from tragen_runtime.monitoring import scrape
 
 
 def plain(value: Any) -> Any:
@@ -169,6 +172,16 @@ def monitoring_files(doc: Any, inventory: Mapping[str, Any]) -> dict[str, Any]:
         raise AnsibleFilterError(f"tragen_monitoring_files: {error!r}") from error
 
 
+def monitoring_app_targets(groups: Any, addresses: Any, app_port: Any,
+                           colour: Any = "") -> list[dict[str, Any]]:
+    """The runtime's scrape targets at the port of ``colour`` ('' without blue-green)."""
+    try:
+        hosts = scrape.hosts_by_group(plain(groups), plain(addresses))
+        return scrape.app_targets(hosts, int(plain(app_port)), str(plain(colour) or ""))
+    except (KeyError, TypeError, ValueError) as error:
+        raise AnsibleFilterError(f"tragen_monitoring_app_targets: {error}") from error
+
+
 def missing_channels(doc: Any, endpoints: Mapping[str, Any]) -> list[str]:
     return monitoring.missing_channels(plain(doc) or {}, plain(endpoints) or {})
 
@@ -221,6 +234,16 @@ def colour_port(colour: Any, base_port: Any) -> int:
         return blue_green.colour_port(int(base_port), str(colour))
     except blue_green.BlueGreenRefused as error:
         raise AnsibleFilterError(str(error)) from None
+
+
+def other_colour(colour: Any) -> str:
+    """The other colour; '' for '' (a balancer that never switched colours)."""
+    if not plain(colour):
+        return ""
+    try:
+        return blue_green.other(str(colour))
+    except ValueError:
+        raise AnsibleFilterError(f"tragen_other_colour: {colour!r} is not a colour") from None
 
 
 def deploy_canary_weights(batch: Any, stable: Any, percent: Any) -> dict[str, int]:
@@ -315,6 +338,7 @@ class FilterModule:
             "tragen_release_wheelhouse_refusal": wheelhouse_refusal,
             "tragen_monitoring_files": monitoring_files,
             "tragen_monitoring_missing_channels": missing_channels,
+            "tragen_monitoring_app_targets": monitoring_app_targets,
             "tragen_deploy_plan": deploy_plan,
             "tragen_deploy_canary_plan": deploy_canary_plan,
             "tragen_deploy_canary_weights": deploy_canary_weights,
@@ -326,4 +350,5 @@ class FilterModule:
             "tragen_deploy_failure": deploy_failure,
             "tragen_deploy_blue_green_plan": deploy_blue_green_plan,
             "tragen_colour_port": colour_port,
+            "tragen_other_colour": other_colour,
         }

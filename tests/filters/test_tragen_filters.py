@@ -45,8 +45,10 @@ def test_the_plugin_offers_every_filter() -> None:
         "tragen_deploy_plan",
         "tragen_deploy_summary",
         "tragen_gunicorn_workers",
+        "tragen_monitoring_app_targets",
         "tragen_monitoring_files",
         "tragen_monitoring_missing_channels",
+        "tragen_other_colour",
         "tragen_postgresql_memory",
         "tragen_release_id",
         "tragen_release_wheelhouse_refusal",
@@ -187,5 +189,14 @@ def test_the_blue_green_filters_plan_and_give_ports() -> None:
     chosen = FILTERS["tragen_deploy_blue_green_plan"](app, {"lb1": ""}, "r2", "false", "8000")
     assert (chosen["target"], chosen["first"], chosen["refused"]) == ("green", True, "")
     assert FILTERS["tragen_colour_port"]("green", "8000") == 8001
+    others = [FILTERS["tragen_other_colour"](c) for c in ("blue", "green", "")]
+    assert others == ["green", "blue", ""]
+    with pytest.raises(AnsibleFilterError, match="'red' is not a colour"):
+        FILTERS["tragen_other_colour"]("red")
+    targets = FILTERS["tragen_monitoring_app_targets"](
+        {"app_servers": ["app1"], "lb": ["lb1"]}, {"app1": "127.0.3.11", "lb1": "127.0.3.16"},
+        "8000", "green")
+    assert targets == [{"targets": ["127.0.3.11:8001"],
+                        "labels": {"host": "app1", "group": "app_servers", "colour": "green"}}]
     with pytest.raises(AnsibleFilterError, match="not a colour"):
         FILTERS["tragen_colour_port"]("red", 8000)

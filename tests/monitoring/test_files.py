@@ -4,14 +4,16 @@ inventory: prometheus.yml (checked by promtool), the notifier's settings, the we
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.monitoring import promtool
 from tragen_runtime.config import check_inventory
-from tragen_runtime.monitoring import files
+from tragen_runtime.monitoring import files, scrape
 
 REPO = Path(__file__).parents[2]
 MEDIUM = yaml.safe_load((REPO / "inventories/medium/group_vars/all/tragen.yml").read_text())[
@@ -33,7 +35,8 @@ def _files(tmp_path: Path, config: dict[str, Any] = MEDIUM) -> dict[str, Any]:
         auth={"username": "tragen", "password_file": str(tmp_path / "password"),
               "ca_file": str(tmp_path / "ca.crt")},
         notifier={"listen": "127.0.3.17:9095", "endpoints": ENDPOINTS,
-                  "state_file": "/var/lib/tragen-notifier/state.json"})
+                  "state_file": "/var/lib/tragen-notifier/state.json"},
+        app_targets_file=str(tmp_path / "tragen_app.json"))
 
 
 def test_prometheus_yml_scrapes_every_host_by_its_groups_exporter(tmp_path: Path) -> None:
@@ -45,11 +48,12 @@ def test_prometheus_yml_scrapes_every_host_by_its_groups_exporter(tmp_path: Path
     assert sorted(jobs) == ["alertmanager", "nginx", "nginx_log", "node", "notifier", "postgres",
                             "prometheus", "redis", "tragen_app"]
     targets = {job: [(t["targets"][0], t["labels"]["host"], t["labels"]["group"])
-                     for t in spec["static_configs"]] for job, spec in jobs.items()}
+                     for t in spec.get("static_configs", [])] for job, spec in jobs.items()}
     assert len(targets["node"]) == 7
     assert targets["postgres"] == [("127.0.3.13:9187", "db1", "db_primary"),
                                    ("127.0.3.14:9187", "db2", "db_replicas")]
-    assert targets["tragen_app"][0] == ("127.0.3.11:8000", "app1", "app_servers")
+    # the runtime's targets are a file that blue-green's switch rewrites
+    assert jobs["tragen_app"]["file_sd_configs"] == [{"files": [str(tmp_path / "tragen_app.json")]}]
     assert jobs["prometheus"]["scheme"] == "https" and "scheme" not in jobs["node"]
     # promtool checks the whole file, the rule files it names included
     rules_dir = tmp_path / "rules"
@@ -58,7 +62,23 @@ def test_prometheus_yml_scrapes_every_host_by_its_groups_exporter(tmp_path: Path
         (rules_dir / Path(path).name).write_text(yaml.safe_dump(generated[key]))
     config["rule_files"] = [str(rules_dir / Path(p).name) for p in generated["rule_files"]]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "tragen_app.json").write_text(json.dumps(
+        scrape.app_targets(scrape.hosts_by_group(GROUPS, ADDRESSES), 8000, "green")))
     promtool.run(promtool.tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
+
+
+def test_the_runtime_is_scraped_where_the_balancers_send_traffic() -> None:
+    hosts = scrape.hosts_by_group(GROUPS, ADDRESSES)
+    single = scrape.app_targets(hosts, 8000)
+    assert single == [{"targets": [f"127.0.3.{i}:8000"],
+                       "labels": {"host": f"app{i - 10}", "group": "app_servers"}}
+                      for i in (11, 12)]
+    green = scrape.app_targets(hosts, 8000, "green")
+    assert [t["targets"] for t in green] == [["127.0.3.11:8001"], ["127.0.3.12:8001"]]
+    assert {t["labels"]["colour"] for t in green} == {"green"}
+    assert scrape.app_targets(hosts, 8000, "blue")[0]["targets"] == ["127.0.3.11:8000"]
+    with pytest.raises(ValueError, match="'red' is not a colour"):
+        scrape.app_targets(hosts, 8000, "red")
 
 
 def test_the_notifier_holds_the_configured_window_and_cap(tmp_path: Path) -> None:

@@ -19,16 +19,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.sandbox.sandbox import Sandbox
-from tests.stage.stage import wait_for
-from tests.stage.test_rollouts import (
-    address,
-    app_servers,
-    assert_no_failed_request,
-    get_json,
-    lb_url,
-    load,
-    output,
-)
+from tests.stage.load import assert_no_failed_request, load
+from tests.stage.monitoring import prometheus
+from tests.stage.stage import address, app_servers, get_json, lb_url, output, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -101,19 +94,34 @@ def colour_release(sandbox: Sandbox, host: str, colour: str) -> str:
     return str(get_json(f"http://{address(sandbox, host)}:{port}/version")["release_id"])
 
 
+def scraped_on(sandbox: Sandbox, colour: str) -> bool:
+    """Prometheus scrapes the runtime of every app server on `colour`'s port, and it is up."""
+    port = {v: k for k, v in PORTS.items()}[colour]
+    targets = [t for t in prometheus(sandbox, "/api/v1/targets?state=active")["data"]
+               ["activeTargets"] if t["labels"]["job"] == "tragen_app"]
+    return sorted(t["labels"]["host"] for t in targets) == sorted(app_servers(sandbox)) and all(
+        f":{port}/" in t["scrapeUrl"] and t["labels"].get("colour") == colour
+        and t["health"] == "up" for t in targets)
+
+
 def switch(sandbox: Sandbox, case: str, capsys: pytest.CaptureFixture[str], to: str,
            *args: str) -> None:
     """One blue_green.yml run under load, every agent's owner watched; then every agent is
-    owned by `to`, none went without an owner longer than a lease TTL, and no request failed."""
+    owned by `to`, none went without an owner longer than a lease TTL, no request failed, and
+    Prometheus scrapes `to`."""
     watch = OwnerWatch(lb_url(sandbox))
     with load(sandbox, case, capsys) as tally, watch.running():
-        result = sandbox.playbook("playbooks/blue_green.yml", *args)
+        # A 10 s watch (30 s by default): the watch's failure path is molecule/tragen_deploy's.
+        result = sandbox.playbook("playbooks/blue_green.yml",
+                                  "-e", "tragen_deploy_blue_green_watch_seconds=10", *args)
         assert result.returncode == 0, output(result)[-6000:]
         assert wait_for(lambda: all_owned_by(sandbox, to), timeout=3 * LEASE_TTL), \
             OwnerWatch(lb_url(sandbox)).sample()
     with capsys.disabled():
         print(f"[{case}] {watch.summary()}")
     assert_no_failed_request(tally)
+    assert wait_for(lambda: scraped_on(sandbox, to), timeout=60), \
+        prometheus(sandbox, "/api/v1/targets?state=active")
     assert watch.samples > 0
     assert max(watch.longest_orphan.values(), default=0.0) <= LEASE_TTL, watch.longest_orphan
 

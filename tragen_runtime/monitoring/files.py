@@ -29,8 +29,10 @@ def missing_channels(config: Mapping[str, Any], endpoints: Mapping[str, str]) ->
 
 def monitoring_files(config: Mapping[str, Any], *, groups: Mapping[str, Sequence[str]],
                      addresses: Mapping[str, str], ports: Mapping[str, int], stage: str,
-                     auth: Mapping[str, str], notifier: Mapping[str, Any]) -> dict[str, Any]:
-    """`notifier`: listen (host:port), endpoints (channel -> URL), state_file."""
+                     auth: Mapping[str, str], notifier: Mapping[str, Any],
+                     app_targets_file: str) -> dict[str, Any]:
+    """`notifier`: listen (host:port), endpoints (channel -> URL), state_file;
+    `app_targets_file`: where prometheus.yml finds the runtime's targets (scrape.app_targets)."""
     hosts: list[Host] = hosts_by_group(groups, addresses)
     web = WebAuth(auth["username"], auth["password_file"], auth["ca_file"])
     rule_files = [f"{RULES_DIR}/tragen-recording.yml", f"{RULES_DIR}/tragen-alerts.yml"]
@@ -43,7 +45,7 @@ def monitoring_files(config: Mapping[str, Any], *, groups: Mapping[str, Sequence
         "alerts": {"groups": alert_groups(config)},
         "rule_files": rule_files,
         "prometheus": prometheus_config(config, hosts, ports, stage=stage, auth=web,
-                                        rule_files=rule_files),
+                                        rule_files=rule_files, app_targets_file=app_targets_file),
         "alertmanager": alertmanager_config(config, f"http://{notifier['listen']}"),
         "notifier": {
             "listen": notifier["listen"], "window_seconds": window, "max_per_window": cap,

@@ -4,6 +4,10 @@ One job per kind of target, each target labelled with its inventory `host` and `
 (rules and the fleet page select by them). The runtime's /metrics answers on each app server's
 own address; the exporters listen on their host's own address; Prometheus and Alertmanager are
 scraped and reached over TLS with basic auth, like an operator reaches them.
+
+The runtime's targets are a file (file_sd), not part of prometheus.yml: on a blue-green fleet
+they follow the colour the balancers send traffic to (blue on the app port, green on the next),
+and blue-green's switch rewrites that file alone, which Prometheus re-reads by itself.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tragen_runtime.deploy.blue_green import colour_port
 
 from .schedule import Schedule
 
@@ -54,15 +60,29 @@ def hosts_by_group(groups: Mapping[str, Sequence[str]],
     return list(seen.values())
 
 
+def app_targets(hosts: Sequence[Host], app_port: int, colour: str = "") -> list[dict[str, Any]]:
+    """The runtime's targets (the file_sd file): every app server at the port of `colour`, the
+    colour its balancers send traffic to ("" while the fleet runs its single unit, on the app
+    port), labelled with it."""
+    port = colour_port(app_port, colour) if colour else app_port
+    extra = {"colour": colour} if colour else {}
+    return [{"targets": [f"{h.address}:{port}"],
+             "labels": {"host": h.name, "group": h.group, **extra}}
+            for h in hosts if h.group in JOB_GROUPS["tragen_app"]]
+
+
 def prometheus_config(config: Mapping[str, Any], hosts: Sequence[Host],
                       ports: Mapping[str, int], *, stage: str, auth: WebAuth,
-                      rule_files: Sequence[str]) -> dict[str, Any]:
-    """The whole prometheus.yml. `ports` maps every job and `node` to its port."""
+                      rule_files: Sequence[str], app_targets_file: str) -> dict[str, Any]:
+    """The whole prometheus.yml. `ports` maps every job and `node` to its port; the runtime's
+    targets are read from `app_targets_file` (see app_targets)."""
     schedule = Schedule.from_config(config)
     jobs = [_job("node", hosts, ports["node"])]
     for job, groups in JOB_GROUPS.items():
         members = [h for h in hosts if h.group in groups]
-        if members:
+        if job == "tragen_app" and members:
+            jobs.append({"job_name": job, "file_sd_configs": [{"files": [app_targets_file]}]})
+        elif members:
             jobs.append(_job(job, members, ports[job], auth if job in SECURED_JOBS else None))
     monitors = [h for h in hosts if h.group == "monitoring"]
     return {
