@@ -59,7 +59,9 @@ def test_switch_back_refused_without_colours_or_without_a_release_in_the_idle_co
 def test_hosts_that_disagree_are_refused_with_who_says_what() -> None:
     half = {"app1": AppServer(live="green", releases={"blue": "r1", "green": "r2"}),
             "app2": AppServer(live="blue", releases={"blue": "r1", "green": "r2"})}
-    with pytest.raises(BlueGreenRefused, match=r"blue: app2; green: app1, lb1"):
+    with pytest.raises(BlueGreenRefused, match=r"blue: app2; green: app1, lb1\). .* run "
+                       r"blue_green.yml -e tragen_switch_back=true to put every host on the "
+                       r"other one, then deploy again"):
         plan(half, {"lb1": "green"}, "r3", switch_back=False)
     # a switch back after a half-way switch goes to the colour the balancers do not serve
     assert plan(half, {"lb1": "green"}, "", switch_back=True).target == "blue"

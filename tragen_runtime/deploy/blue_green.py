@@ -93,8 +93,9 @@ def live_colour(app: Mapping[str, AppServer], balancers: Mapping[str, str]) -> s
     raise BlueGreenRefused(
         "the hosts disagree on the live colour ("
         + "; ".join(f"{c}: {', '.join(hosts)}" for c, hosts in by_colour.items())
-        + "). A switch stopped half-way: run blue_green.yml -e tragen_switch_back=true to put "
-        "every host on the colour the balancers do not serve, or rerun the deploy.")
+        + "). A switch stopped half-way: when every balancer serves one colour, run "
+        "blue_green.yml -e tragen_switch_back=true to put every host on the other one, then "
+        "deploy again.")
 
 
 def plan(app: Mapping[str, AppServer], balancers: Mapping[str, str], release: str,
