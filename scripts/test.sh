@@ -43,7 +43,10 @@ run_pytest() {
   # tests/stage needs a deployed medium stage: molecule/medium converges one and runs them as
   # its verify step, so the suite deploys medium once. Run them alone with: pytest tests/stage
   # tests/readme runs the README's own commands: the `readme` part.
-  if [ $# -eq 0 ]; then set -- --ignore=tests/stage --ignore=tests/readme; fi
+  # --durations: where the suite's time goes, in CI's log.
+  if [ $# -eq 0 ]; then
+    set -- --ignore=tests/stage --ignore=tests/readme --durations=15 --durations-min=5
+  fi
   pytest "$@" || rc=$?
   # Exit 5 means nothing was collected: that is a broken suite, not a pass.
   [ "$rc" -eq 0 ] || die "pytest failed (exit $rc)"
