@@ -40,7 +40,8 @@ def test_no_other_role_file_spells_a_layout_path() -> None:
 def test_the_roles_that_use_the_layout_depend_on_it() -> None:
     users = {path.parts[len(ROLES.parts)] for path in role_files()
              if "tragen_layout_" in path.read_text()}
-    assert users == {"tragen_base", "tragen_app", "tragen_deploy", "tragen_nginx"}
+    assert users == {"tragen_base", "tragen_app", "tragen_deploy", "tragen_nginx",
+                     "tragen_monitoring"}
     for role in users:
         meta = yaml.safe_load((ROLES / role / "meta/main.yml").read_text())
         assert {"role": "tragen_layout"} in meta["dependencies"], role
