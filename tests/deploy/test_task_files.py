@@ -22,14 +22,18 @@ GOOD_BATCH = {"number": 1, "operation": "rolling update", "target": "v2",
 
 def run(tmp_path: Path, app_servers: int, plays: list[dict[str, object]],
         *extra: str, host_vars: dict[str, dict[str, str]] | None = None, balancers: int = 0,
+        monitors: dict[str, dict[str, object]] | None = None,
+        controller_vars: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
     hosts = {f"app{n}": {"ansible_connection": "local",
                          "ansible_python_interpreter": os.environ.get("PYTHON", "python3"),
                          **(host_vars or {}).get(f"app{n}", {})}
              for n in range(1, app_servers + 1)}
     lb = {f"lb{n}": {"ansible_connection": "local"} for n in range(1, balancers + 1)}
-    inventory = {"all": {"children": {"app_servers": {"hosts": hosts}, "lb": {"hosts": lb}},
-                         "hosts": {"localhost": {"ansible_connection": "local"}}}}
+    inventory = {"all": {"children": {"app_servers": {"hosts": hosts}, "lb": {"hosts": lb},
+                                      "monitoring": {"hosts": monitors or {}}},
+                         "hosts": {"localhost": {"ansible_connection": "local",
+                                                 **(controller_vars or {})}}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(yaml.safe_dump(plays, sort_keys=False))
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
@@ -236,3 +240,17 @@ def test_the_plan_names_the_chosen_kpis_and_refuses_unknown_ones(tmp_path: Path)
     refused = run(tmp_path, 4, plan_play(), "-e", KPI_VARS.replace("api_response_ms", "uptime"))
     assert refused.returncode != 0
     assert "'uptime' is not a KPI a canary can be held to" in refused.stdout
+
+
+def test_an_unreachable_monitoring_host_neither_stops_nor_undoes_a_switch(tmp_path: Path) -> None:
+    # Nothing listens on port 1 of the loopback: ssh is refused at once, the host unreachable.
+    gone = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1,
+            "tragen_private_address": "127.0.0.1"}
+    plays = [{"name": "Switch", "hosts": "app_servers", "gather_facts": False, "tasks": [
+        {**role_tasks("blue_green_scrape.yml"), "vars": {"tragen_deploy_blue_green_to": "green"}},
+        {"name": "The switch goes on", "ansible.builtin.debug": {"msg": "WENT ON"}}]}]
+    result = run(tmp_path, 1, plays, host_vars={"app1": {"tragen_private_address": "127.0.0.2"}},
+                 monitors={"mon1": gone}, controller_vars={"tragen_private_address": "127.0.0.3"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WENT ON" in result.stdout
+    assert "app1 -> mon1" in result.stdout and "UNREACHABLE" in result.stdout, result.stdout
