@@ -43,9 +43,12 @@ run_pytest() {
   # tests/stage needs a deployed medium stage: molecule/medium converges one and runs them as
   # its verify step, so the suite deploys medium once. Run them alone with: pytest tests/stage
   # tests/readme runs the README's own commands: the `readme` part.
-  # --durations: where the suite's time goes, in CI's log.
+  # --durations: where the suite's time goes, in CI's log. -n 2: the unit tests on one core
+  # while the tests that start services or containers take the other, one after the other
+  # (tests/conftest.py puts them in one group).
   if [ $# -eq 0 ]; then
-    set -- --ignore=tests/stage --ignore=tests/readme --durations=15 --durations-min=5
+    set -- -n 2 --dist loadgroup --ignore=tests/stage --ignore=tests/readme \
+      --durations=15 --durations-min=5
   fi
   pytest "$@" || rc=$?
   # Exit 5 means nothing was collected: that is a broken suite, not a pass.
@@ -59,30 +62,74 @@ run_readme() {
   tragen_apt_cache
 }
 
+# Role scenarios keep two cores about two-thirds busy (Ansible waits on its hosts between tasks),
+# so they run two at a time, longest first: about a third less wall time than one after the other.
+# Each writes its own log (artefacts/molecule/<scenario>.log), printed whole when it ends, so the
+# CI log reads one scenario at a time. They share nothing but the image and the package cache:
+# each has its own containers, loopback addresses and release ids. TRAGEN_MOLECULE_JOBS=1 runs
+# them one by one.
+TRAGEN_MOLECULE_JOBS="${TRAGEN_MOLECULE_JOBS:-2}"
+# The longest scenarios, started first so that the short ones fill the other lane.
+TRAGEN_MOLECULE_LONGEST=(tragen_deploy tragen_app tragen_monitoring)
+
+role_scenarios() {
+  local all longest scenario
+  mapfile -t all < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
+    | xargs -n1 basename | grep -vx medium | sort)
+  for longest in "${TRAGEN_MOLECULE_LONGEST[@]}"; do
+    if [[ " ${all[*]} " == *" $longest "* ]]; then echo "$longest"; fi
+  done
+  for scenario in "${all[@]}"; do
+    if [[ " ${TRAGEN_MOLECULE_LONGEST[*]} " != *" $scenario "* ]]; then echo "$scenario"; fi
+  done
+}
+
 run_molecule() {
   local scenarios=("$@")
-  if [ ${#scenarios[@]} -eq 0 ]; then
-    # Every role scenario; the stage scenario (medium) runs last, as `stage`.
-    mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' \
-      | xargs -n1 basename | grep -vx medium | sort)
-  fi
-  local failed=()
-  local scenario start
-  for scenario in "${scenarios[@]}"; do
+  [ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <(role_scenarios)
+  local logs=artefacts/molecule failed=() scenario start
+  local -A scenario_of=() started_at=()
+  mkdir -p "$logs"
+  if [ ${#scenarios[@]} -eq 1 ]; then
+    # One scenario (the stage's, or one asked for by name): its output as it goes.
+    scenario="${scenarios[0]}"
     say "molecule: $scenario"
     start=$SECONDS
     if [ "$scenario" = medium ]; then rm -f artefacts/stage/pytest.log; fi
-    if molecule test -s "$scenario"; then
+    if molecule test -s "$scenario" 2>&1 | tee "$logs/$scenario.log"; then
       say "molecule: $scenario passed in $((SECONDS - start)) s"
-    else
-      failed+=("$scenario")
+      return 0
     fi
-  done
-  if [ ${#failed[@]} -gt 0 ] && [[ " ${failed[*]} " == *" medium "* ]] \
-    && [ -f artefacts/stage/pytest.log ]; then
-    say "the stage tests that failed (artefacts/stage/pytest.log)"
-    grep -E '^(FAILED|ERROR) |^E  ' artefacts/stage/pytest.log | tail -n 40 || true
+    if [ "$scenario" = medium ] && [ -f artefacts/stage/pytest.log ]; then
+      say "the stage tests that failed (artefacts/stage/pytest.log)"
+      grep -E '^(FAILED|ERROR) |^E  ' artefacts/stage/pytest.log | tail -n 40 || true
+    fi
+    die "molecule scenario failed: $scenario"
   fi
+  # One scenario has ended: its log, then its verdict.
+  reap() {
+    local pid rc ended
+    if wait -n -p pid; then rc=0; else rc=$?; fi
+    [ -n "${scenario_of[$pid]+set}" ] || return 0  # not a scenario of ours
+    ended="${scenario_of[$pid]}"
+    unset "scenario_of[$pid]"
+    say "molecule: $ended (its log, $logs/$ended.log)"
+    cat "$logs/$ended.log"
+    if [ "$rc" -eq 0 ]; then
+      say "molecule: $ended passed in $((SECONDS - started_at[$ended])) s"
+    else
+      say "molecule: $ended FAILED (exit $rc) after $((SECONDS - started_at[$ended])) s"
+      failed+=("$ended")
+    fi
+  }
+  for scenario in "${scenarios[@]}"; do
+    while [ ${#scenario_of[@]} -ge "$TRAGEN_MOLECULE_JOBS" ]; do reap; done
+    say "molecule: $scenario started"
+    started_at[$scenario]=$SECONDS
+    molecule test -s "$scenario" > "$logs/$scenario.log" 2>&1 &
+    scenario_of[$!]="$scenario"
+  done
+  while [ ${#scenario_of[@]} -gt 0 ]; do reap; done
   [ ${#failed[@]} -eq 0 ] || die "molecule scenarios failed: ${failed[*]}"
 }
 
